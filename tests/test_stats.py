@@ -1,0 +1,43 @@
+"""Statistics over seeds: t intervals and Welch's test, checked against textbook values and scipy."""
+
+import math
+
+import pytest
+from scipy import stats as st
+
+from remix import stats
+
+
+def test_mean_interval_uses_student_t():
+    e = stats.mean_interval([1.0, 2.0, 3.0])
+    assert e.mean == 2.0 and e.n == 3
+    assert e.half_width == pytest.approx(4.302653 * 1.0 / math.sqrt(3), rel=1e-5)
+    assert e.lo < 2.0 < e.hi
+
+
+def test_one_seed_has_no_interval_and_missing_values_are_ignored():
+    e = stats.mean_interval([5.0, None, float("nan")])
+    assert e.mean == 5.0 and e.half_width is None and e.n == 1
+    assert math.isnan(stats.mean_interval([]).mean)
+    assert stats.mean_interval([]).format() == "n/a"
+
+
+def test_welch_matches_scipy():
+    a, b = [10.1, 10.4, 9.8, 10.0], [9.1, 9.6, 9.3]
+    c = stats.welch(a, b)
+    ref = st.ttest_ind(b, a, equal_var=False)
+    assert c.diff == pytest.approx(sum(b) / 3 - sum(a) / 4)
+    assert c.p_value == pytest.approx(ref.pvalue)
+    assert c.significant and c.verdict.startswith("p=")
+
+
+def test_overlapping_seeds_are_within_noise():
+    c = stats.welch([10.0, 10.5, 9.6], [10.1, 9.9, 10.4])
+    assert not c.significant
+    assert "within noise" in c.verdict
+
+
+def test_single_seeds_are_untested_not_significant():
+    c = stats.welch([10.0], [8.0])
+    assert c.diff == -2.0 and c.p_value is None and not c.significant
+    assert "untested" in c.verdict
