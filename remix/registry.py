@@ -88,7 +88,7 @@ _SCALARS = {"int": int, "float": (int, float), "bool": bool, "str": str}
 def check_type(value: Any, annotation: Any, what: str) -> None:
     """Checks a value against a plain annotation string ('int', 'float | None', 'tuple[float, ...]')."""
     ann = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", str(annotation))
-    options = [a.strip() for a in ann.split("|")]
+    options = [a.strip().strip("'\"") for a in ann.strip("'\"").split("|")]
     for opt in options:
         if opt == "None" and value is None:
             return

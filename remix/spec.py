@@ -54,7 +54,8 @@ class ModelSpec:
     param_dtype: str = "float32"       # float32 | bfloat16
     norm: Component = C("layernorm", eps=1e-5)
     embed_norm: bool = False           # a norm right after the token embedding
-    positions: Component = C("learned", max_len=1024)
+    max_len: int = 1024                # the longest row the model will see (position tables are this long)
+    positions: Component = C("learned")
     attention: Component = C("causal")  # the attention core (mask and kernel)
     qkv_layout: str = "fused"          # fused: one (3d, d) matrix | stacked: a (3, d, d) parameter
     qk_norm: str = "none"              # none | before_rope | after_rope

@@ -8,8 +8,8 @@ Sources:
   finewebedu10B   $REMIX_DATA/finewebedu10B/finewebedu_{train,val}_*.bin
   DIR             a directory holding one set of *_train_*.bin and *_val_*.bin
   DIR/PREFIX      the PREFIX_train_*.bin and PREFIX_val_*.bin of a directory holding several sets
-A directory may say its tokenizer in dataset.json ({"bos_id": ..., "vocab_size": ...}); without one
-it is taken to be GPT-2 (BOS 50256, vocab 50257), like every shard the speedrun uses.
+A directory may say its tokenizer in PREFIX_dataset.json or dataset.json ({"bos_id": ..., "vocab_size":
+...}); without one it is taken to be GPT-2 (BOS 50256, vocab 50257), like every shard the speedrun uses.
 """
 
 from __future__ import annotations
@@ -169,12 +169,7 @@ def _from_dir(root: Path, prefix: str | None, name: str | None, *, remedy: str) 
     if not val or not train:
         missing = " and ".join(s for s, files in (("val", val), ("train", train)) if not files)
         raise DataError(f"{root}: no {missing} shards ({prefix}_{missing.split()[0]}_*.bin).{hint}")
-    meta = {}
-    if (root / "dataset.json").exists():
-        try:
-            meta = json.loads((root / "dataset.json").read_text())
-        except (OSError, ValueError) as e:
-            raise DataError(f"{root / 'dataset.json'}: unreadable: {e}") from None
+    meta = _metadata(root, prefix)
     return Dataset(
         name=meta.get("name", name), root=root,
         bos_id=int(meta.get("bos_id", GPT2_BOS)), vocab_size=int(meta.get("vocab_size", GPT2_VOCAB)),
@@ -183,3 +178,18 @@ def _from_dir(root: Path, prefix: str | None, name: str | None, *, remedy: str) 
         val_counts=[read_header(p)["tokens"] for p in val],
         remedy=remedy,
     )
+
+
+def _metadata(root: Path, prefix: str) -> dict:
+    """What the maker of the shards said about them: PREFIX_dataset.json (remix writes it), or a
+    dataset.json for the whole directory."""
+    for path in (root / f"{prefix}_dataset.json", root / "dataset.json"):
+        if path.is_file():
+            try:
+                meta = json.loads(path.read_text())
+            except (OSError, ValueError) as e:
+                raise DataError(f"{path}: unreadable: {e}") from None
+            if not isinstance(meta, dict):
+                raise DataError(f"{path}: expected a JSON object")
+            return meta
+    return {}

@@ -33,7 +33,7 @@ import numpy as np
 
 from remix.data.shards import write_shard
 
-EMBEDDED_VERSION = "1"
+EMBEDDED_VERSION = "2"
 BOS = 256
 VOCAB = 257
 SEED = 20240520
@@ -57,7 +57,7 @@ def cache_dir() -> Path:
 def ensure_embedded(root: Path | None = None) -> Path:
     """The directory of the embedded corpus's shards, built on first use."""
     final = root or cache_dir()
-    if (final / "dataset.json").exists():
+    if (final / f"{PREFIX}_dataset.json").exists():
         return final
     final.parent.mkdir(parents=True, exist_ok=True)
     # Build next to the final place and rename it in, so concurrent ranks or an interrupted build
@@ -68,7 +68,7 @@ def ensure_embedded(root: Path | None = None) -> Path:
         try:
             os.rename(tmp, final)
         except OSError:
-            if not (final / "dataset.json").exists():
+            if not (final / f"{PREFIX}_dataset.json").exists():
                 raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -100,7 +100,7 @@ def build(out: Path) -> dict:
         "tokens": {"val": int(val.size), "train": int(train.size)},
         "train_files": train_files,
     }
-    (out / "dataset.json").write_text(json.dumps(meta, indent=2) + "\n")
+    (out / f"{PREFIX}_dataset.json").write_text(json.dumps(meta, indent=2) + "\n")
     return meta
 
 

@@ -1,0 +1,242 @@
+"""The `remix` command line: run, ablate, show, ingredients (+ data, history, report, status)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from remix.recipe import Recipe, RecipeError, load_recipe
+from remix.runner import RunOptions
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Replay the nanoGPT speedrun as toggleable ingredients and measure what each is worth.")
+out = Console()
+err = Console(stderr=True)
+
+
+def fail(message: str, code: int = 2) -> None:
+    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def parse_set(item: str) -> tuple[str, Any]:
+    if "=" not in item:
+        fail(f"--set {item!r}: expected path=value, e.g. --set train.steps=100")
+    path, text = item.split("=", 1)
+    try:
+        value = tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = text   # a bare word is a string
+    return path.strip(), value
+
+
+def run_options(seed, scale, steps, sets, device, results) -> RunOptions:
+    if scale not in (None, "tiny"):
+        fail(f"--scale {scale!r}: expected tiny")
+    if steps is not None and steps <= 0:
+        fail(f"--steps {steps}: expected a positive number of steps")
+    if device not in (None, "cpu", "cuda"):
+        fail(f"--device {device!r}: expected cpu or cuda")
+    if device == "cuda":
+        import torch
+        if not torch.cuda.is_available():
+            fail("--device cuda: no CUDA device is visible")
+    return RunOptions(seed=seed, scale=scale, steps=steps, sets=tuple(parse_set(s) for s in sets), device=device,
+                      results=str(results), world=int(os.environ.get("WORLD_SIZE", "1")))
+
+
+def load(path: Path) -> Recipe:
+    try:
+        return load_recipe(path)
+    except RecipeError as e:
+        fail(str(e))
+
+
+# Options shared by run and ablate.
+Seed = typer.Option(None, "--seed", help="Random seed (default: the recipe's).")
+Scale = typer.Option(None, "--scale", help="tiny: shrink the recipe to run on a CPU in seconds.")
+Steps = typer.Option(None, "--steps", help="Training steps (the schedule scales with them).")
+Out = typer.Option(Path("results"), "--out", help="Directory of run records.")
+Device = typer.Option(None, "--device", help="cpu or cuda (default: cuda when available).")
+Sets = typer.Option([], "--set", help="Override a spec path, e.g. --set optim.hidden.lr=0.04 (repeatable).")
+Force = typer.Option(False, "--force", help="Train again even if a finished record with this identity exists.")
+Seeds = typer.Option(1, "--seeds", help="Run each variant with this many seeds (seed, seed+1, ...).")
+
+
+@app.command()
+def run(recipe: Path = typer.Argument(..., help="A recipe TOML file."), seed: Optional[int] = Seed,
+        scale: Optional[str] = Scale, steps: Optional[int] = Steps, out_dir: Path = Out,
+        device: Optional[str] = Device, set_: list[str] = Sets, force: bool = Force,
+        prefixes: bool = typer.Option(False, "--prefixes", help="Train the base, then each prefix of the order."),
+        seeds: int = Seeds):
+    """Train a recipe (or each prefix of its order) and write one record per run."""
+    options = run_options(seed, scale, steps, set_, device, out_dir)
+    execute(load(recipe), options, kind="prefixes" if prefixes else "single", seeds=seeds, force=force)
+
+
+@app.command()
+def ablate(recipe: Path = typer.Argument(..., help="A recipe TOML file."),
+           drop: list[str] = typer.Option([], "--drop", help="Leave this ingredient out (repeatable)."),
+           add: list[str] = typer.Option([], "--add", help="Add NAME or NAME@POSITION (repeatable)."),
+           each: bool = typer.Option(False, "--each", help="Leave each ingredient out in turn."),
+           seed: Optional[int] = Seed, scale: Optional[str] = Scale, steps: Optional[int] = Steps,
+           out_dir: Path = Out, device: Optional[str] = Device, set_: list[str] = Sets, force: bool = Force,
+           seeds: int = Seeds):
+    """Train the recipe less (--drop) or plus (--add) ingredients, or leave each out in turn (--each)."""
+    options = run_options(seed, scale, steps, set_, device, out_dir)
+    base = load(recipe)
+    if each:
+        if drop or add:
+            fail("--each leaves every ingredient out in turn; it takes no --drop or --add")
+        execute(base, options, kind="each", seeds=seeds, force=force)
+        return
+    if not drop and not add:
+        fail("ablate needs --drop NAME, --add NAME[@POSITION] or --each")
+    try:
+        variant = base.drop(*drop) if drop else base
+        for item in add:
+            name, _, pos = item.partition("@")
+            if pos and not pos.lstrip("-").isdigit():
+                fail(f"--add {item!r}: the position after @ must be a whole number")
+            variant = variant.add(name, int(pos) if pos else None)
+    except RecipeError as e:
+        fail(str(e))
+    execute(variant, options, kind="single", seeds=seeds, force=force)
+
+
+def execute(recipe: Recipe, options: RunOptions, *, kind: str, seeds: int, force: bool) -> None:
+    from remix.data import DataError
+    from remix.results import ResultStore
+    from remix.runner import execute_plan, plan_run
+    if seeds < 1:
+        fail(f"--seeds {seeds}: expected at least 1")
+    store = ResultStore(options.results)
+    try:
+        if kind == "single" and seeds == 1:
+            plan = plan_run(recipe, options)
+            done = store.finished(plan.identity)
+            if done is not None and not force:
+                out.print(f"[yellow]skipped:[/yellow] {recipe.name} has a finished record with this identity "
+                          f"({store.path_for(done)}); --force trains it again")
+                return
+            result = execute_plan(plan, store, force=force)
+            summarize(result, store)
+            return
+        from remix.sweep import plan_sweep, run_sweep
+        sweep = plan_sweep(recipe, kind=kind, seeds=seeds, options=options)
+        out.print(f"sweep {sweep.id}: {len(sweep.plans)} runs ({kind}, {seeds} seed(s))")
+        for result in run_sweep(sweep, store, force=force):
+            summarize(result, store)
+    except (RecipeError, DataError) as e:
+        fail(str(e))
+    except KeyboardInterrupt:
+        fail("interrupted: the record says so (status interrupted); run again to redo it", code=130)
+
+
+def summarize(result, store) -> None:
+    loss = f"{result.final_val_loss:.4f}" if result.final_val_loss is not None else "-"
+    hit = {True: "[green]reached[/green]", False: "[red]missed[/red]", None: "-"}[result.reached_target]
+    ms = f"{result.ms_per_step:.1f} ms/step" if result.ms_per_step else ""
+    out.print(f"{result.recipe['name']} [{result.variant.get('kind')}] {result.status}: val {loss} "
+              f"(target {result.target}: {hit}) {ms} -> {store.path_for(result)}")
+
+
+@app.command()
+def show(recipe: Path = typer.Argument(..., help="A recipe TOML file."), scale: Optional[str] = Scale,
+         steps: Optional[int] = Steps, set_: list[str] = Sets,
+         drop: list[str] = typer.Option([], "--drop", help="Show the recipe less this ingredient.")):
+    """The resolved spec (each field and what set it), the ingredients, sizes and data; trains nothing."""
+    from remix.model import build_model, padded_vocab
+    from remix.runner import resolve_spec
+    from remix.trainer import accumulation
+    options = run_options(None, scale, steps, set_, None, "results")
+    r = load(recipe)
+    try:
+        r = r.drop(*drop) if drop else r
+        spec, source = resolve_spec(r, options)
+    except RecipeError as e:
+        fail(str(e))
+    out.print(f"[bold]{r.name}[/bold]  {r.description}")
+    out.print(f"base {r.base}; target val loss {r.target}; seed {r.seed}")
+    out.print("ingredients: " + (" → ".join(r.names) or "(none)"))
+    table = Table("path", "value", "set by", box=None, pad_edge=False)
+    for path, value in spec.paths().items():
+        origin = source.get(path, "base")
+        table.add_row(path, repr(value), origin if origin != "base" else "[dim]base[/dim]")
+    out.print(table)
+    model = build_model(spec.model, bos_id=0, device="meta")
+    n = sum(p.numel() for p in model.parameters())
+    t = spec.train
+    out.print(f"parameters: {n:,}  (head rows {padded_vocab(spec.model):,})")
+    out.print(f"tokens per step: {t.tokens_per_step:,} = {options.world} device(s) × {accumulation(spec, options.world)}"
+              f" micro-step(s) × {t.device_batch} × {t.seq_len}; {t.steps:,} steps = {t.steps * t.tokens_per_step:,} tokens")
+    out.print(f"data: {describe_data(spec.data.source)}")
+    if "__skipped_overrides__" in source:
+        out.print(f"[yellow]overrides not applicable to this variant:[/yellow] {source['__skipped_overrides__']}")
+
+
+def describe_data(source: str) -> str:
+    from remix.data import DataError, open_dataset
+    try:
+        ds = open_dataset(source)
+    except DataError as e:
+        return f"{source} — not available here: {e}"
+    return (f"{ds.name}: {len(ds.train_files)} train file(s), {ds.train_tokens:,} tokens; "
+            f"{len(ds.val_files)} val file(s), {ds.val_tokens:,} tokens (BOS {ds.bos_id}, vocab {ds.vocab_size})")
+
+
+@app.command()
+def ingredients(as_json: bool = typer.Option(False, "--json", help="Print the catalogue as JSON.")):
+    """The ingredient catalogue, with provenance."""
+    from dataclasses import asdict
+    from remix.ingredient import catalogue
+    cat = catalogue()
+    if as_json:
+        rows = [{"name": i.name, "category": i.category, "summary": i.summary,
+                 "provenance": [asdict(p) for p in i.provenance], "requires": list(i.requires),
+                 "conflicts": list(i.conflicts), "math_equivalent": i.math_equivalent, "options": i.options}
+                for i in cat.values()]
+        print(json.dumps(rows, indent=1, default=str))
+        return
+    table = Table("name", "category", "summary", "record", "requires / conflicts", "math-eq.", show_lines=False)
+    for i in cat.values():
+        prov = "; ".join(f"#{p.record} {p.date} ({p.time})" if p.record else (p.note or "-") for p in i.provenance)
+        rel = ", ".join([*(f"+{r}" for r in i.requires), *(f"x{c}" for c in i.conflicts)]) or "-"
+        table.add_row(i.name, i.category, i.summary, prov, rel, "yes" if i.math_equivalent else "no")
+    out.print(table)
+
+
+def _mount() -> None:
+    """Sub-commands that live with their features."""
+    try:
+        from remix.data.cli import app as data_app
+        app.add_typer(data_app, name="data", help="Get FineWeb, or tokenize your own text into shards.")
+    except ImportError:
+        pass
+    try:
+        from history.cli import app as history_app
+        app.add_typer(history_app, name="history", help="The speedrun's records, and a clone's history.")
+    except ImportError:
+        pass
+    try:
+        from remix.cli_sweeps import register
+        register(app)
+    except ImportError:
+        pass
+
+
+def main() -> None:
+    _mount()
+    try:
+        app()
+    except RecipeError as e:
+        err.print(f"[red]error:[/red] {e}")
+        sys.exit(2)

@@ -1,0 +1,116 @@
+"""FineWeb GPT-2 shards from the Hugging Face hub: the files the speedrun trains and evaluates on.
+
+Each variant is a dataset repository of 100M-token shards: one val shard (000000) and numbered train
+shards (000001...). The download goes through huggingface_hub, which shows a progress bar, writes to a
+temporary `.incomplete` file under DIR/.cache/huggingface (resumed by the next attempt) and renames it
+into place only when complete. A file already there whose header and size agree is skipped without
+asking the network, and every downloaded file is checked the same way.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from remix.data.dataset import data_root
+from remix.data.errors import DataError
+from remix.data.shards import read_header
+
+
+@dataclass(frozen=True)
+class Variant:
+    repo: str          # Hugging Face dataset repository
+    prefix: str        # file names: {prefix}_val_000000.bin, {prefix}_train_000001.bin, ...
+    dir: str           # default directory under $REMIX_DATA (the one `open_dataset` looks in)
+    train_shards: int  # how many train shards the repository holds
+
+
+VARIANTS = {
+    "10B": Variant("kjj0/fineweb10B-gpt2", "fineweb", "fineweb10B", 103),
+    "100B": Variant("kjj0/fineweb100B-gpt2", "fineweb", "fineweb100B", 1030),
+    "edu10B": Variant("kjj0/finewebedu10B-gpt2", "finewebedu", "finewebedu10B", 99),
+}
+
+# fetch(repo, filename, local_dir) -> path of the downloaded file; tests replace it by a fake.
+Fetch = Callable[[str, str, Path], str]
+
+
+def variant(name: str) -> Variant:
+    try:
+        return VARIANTS[name]
+    except KeyError:
+        raise DataError(f"unknown FineWeb variant {name!r}; choose one of {', '.join(VARIANTS)}") from None
+
+
+def shard_names(v: Variant, train_shards: int) -> list[str]:
+    if not 0 <= train_shards <= v.train_shards:
+        raise DataError(f"--train-shards must be between 0 and {v.train_shards} for {v.repo}, got {train_shards}")
+    return [f"{v.prefix}_val_{0:06d}.bin"] + [f"{v.prefix}_train_{i:06d}.bin" for i in range(1, train_shards + 1)]
+
+
+def download(variant_name: str = "10B", train_shards: int | None = None, dest: Path | None = None, *,
+             fetch: Fetch | None = None, log: Callable[[str], None] | None = None) -> list[Path]:
+    """Makes dest hold the val shard and the first train_shards train shards (all when None)."""
+    v = variant(variant_name)
+    names = shard_names(v, v.train_shards if train_shards is None else train_shards)
+    dest = Path(dest) if dest is not None else data_root() / v.dir
+    fetch = fetch or hub_fetch
+    log = log or (lambda msg: print(msg, file=sys.stderr))
+    dest.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for k, name in enumerate(names, 1):
+        path = dest / name
+        if complete(path):
+            log(f"[{k}/{len(names)}] {name}: already complete")
+        else:
+            log(f"[{k}/{len(names)}] {name} from {v.repo}")
+            got = Path(fetch(v.repo, name, dest))
+            if got.resolve() != path.resolve():  # a fetch that put it elsewhere (a hub cache)
+                os.replace(got, path)
+            try:
+                read_header(path)
+            except DataError as e:
+                path.unlink(missing_ok=True)  # never leave a bad file under the final name
+                raise DataError(f"downloaded file is not a valid shard, removed it: {e}. "
+                                "Run the command again to download it afresh.") from None
+        paths.append(path)
+    return paths
+
+
+def complete(path: Path) -> bool:
+    try:
+        read_header(path)
+        return True
+    except DataError:
+        return False
+
+
+def hub_fetch(repo: str, filename: str, local_dir: Path) -> str:
+    """One file through huggingface_hub (imported here: the GPU machines may not have it)."""
+    try:
+        from huggingface_hub import hf_hub_download
+    except ImportError:
+        raise DataError("downloading FineWeb needs huggingface_hub: pip install huggingface_hub") from None
+    try:
+        return hf_hub_download(repo_id=repo, filename=filename, repo_type="dataset", local_dir=local_dir)
+    except KeyboardInterrupt:
+        raise
+    except Exception as e:  # network, DNS, proxy, offline mode, HTTP errors: all mean the same to the user
+        name = type(e).__name__
+        if "NotFound" in name:
+            raise DataError(f"{filename} is not in https://huggingface.co/datasets/{repo} ({name}); "
+                            "ask for fewer --train-shards") from None
+        endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+        raise DataError(
+            f"could not download {filename} from {endpoint}/datasets/{repo}: {name}: {_first_line(e)}. "
+            f"Check the network connection (and HF_ENDPOINT, HF_HUB_OFFLINE, proxy settings), then run the "
+            f"same command again: complete files are kept and a partial download resumes. Without internet, "
+            f"download the files elsewhere and copy them into {local_dir}.") from None
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return text[0][:300] if text else "no message"

@@ -1,0 +1,86 @@
+"""Optimizers built from the spec's groups: parameters chosen by role, one torch optimizer per kind."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Callable
+
+import torch
+from torch import nn
+
+from remix.components import LR_SCHEDULES, MOMENTUM_SCHEDULES, OPTIMIZERS
+from remix.optim import adam, schedules  # noqa: F401  (registers the base components)
+from remix.spec import OptimGroup, Spec
+
+
+class PartitionError(ValueError):
+    pass
+
+
+def partition(roles: dict[str, str], groups: dict[str, OptimGroup]) -> dict[str, list[str]]:
+    """Parameter names per group; every parameter must belong to exactly one group."""
+    owner: dict[str, str] = {}
+    for gname, g in groups.items():
+        for role in g.roles:
+            if role in owner:
+                raise PartitionError(f"role {role!r} is in two optimizer groups: {owner[role]!r} and {gname!r}")
+            owner[role] = gname
+    out: dict[str, list[str]] = {g: [] for g in groups}
+    for pname, role in roles.items():
+        if role not in owner:
+            raise PartitionError(f"parameter {pname!r} (role {role!r}) is in no optimizer group; "
+                                 f"groups cover: {', '.join(sorted(owner)) or 'nothing'}")
+        out[owner[role]].append(pname)
+    return out
+
+
+@dataclass
+class Optimizers:
+    """The run's optimizers and the schedules that drive their groups."""
+    optimizers: list[torch.optim.Optimizer]
+    lr_multiplier: Callable[[int], float]
+    momentum: Callable[[int], float] | None
+
+    def set_step(self, step: int) -> None:
+        mult = self.lr_multiplier(step)
+        m = self.momentum(step) if self.momentum is not None else None
+        for opt in self.optimizers:
+            for group in opt.param_groups:
+                group["lr"] = group["initial_lr"] * mult
+                if m is not None and "momentum" in group:
+                    group["momentum"] = m
+
+    def step(self) -> None:
+        for opt in self.optimizers:
+            opt.step()
+
+    def zero_grad(self) -> None:
+        for opt in self.optimizers:
+            opt.zero_grad(set_to_none=True)
+
+    def state_dicts(self) -> list[dict]:
+        return [opt.state_dict() for opt in self.optimizers]
+
+    def load_state_dicts(self, states: list[dict]) -> None:
+        for opt, state in zip(self.optimizers, states):
+            opt.load_state_dict(state)
+
+
+def build_optimizers(model: nn.Module, spec: Spec, *, world: int = 1, rank: int = 0) -> Optimizers:
+    params = dict(model.named_parameters())
+    names = partition(model.param_roles(), spec.optim)
+    by_kind: dict[str, list[dict]] = {}
+    for gname, g in spec.optim.items():
+        if not names[gname]:
+            continue   # an empty group (M's scalar group) trains nothing
+        cfg = OPTIMIZERS.config(g.optimizer, g.args)
+        group = {"name": gname, "params": [params[n] for n in names[gname]], "lr": g.lr, "initial_lr": g.lr,
+                 **(asdict(cfg) if cfg is not None else {})}
+        by_kind.setdefault(g.optimizer, []).append(group)
+    optimizers = [OPTIMIZERS.get(kind)(groups, world=world, rank=rank) for kind, groups in by_kind.items()]
+    total = spec.train.steps
+    lr = LR_SCHEDULES.get(spec.schedule.lr.name)(LR_SCHEDULES.config(spec.schedule.lr.name, spec.schedule.lr.args),
+                                                 total)
+    mom_c = spec.schedule.momentum
+    momentum = MOMENTUM_SCHEDULES.get(mom_c.name)(MOMENTUM_SCHEDULES.config(mom_c.name, mom_c.args), total)
+    return Optimizers(optimizers, lr, momentum)

@@ -1,0 +1,52 @@
+"""Scales: a documented shrink of any recipe, so every recipe runs on a laptop CPU and in CI.
+
+`tiny` keeps every ingredient active and shrinks only sizes and lengths:
+  * model: at most 4 layers, width 128, head_dim a quarter of the recipe's (heads fill the width),
+    the MLP's width ratio kept, the vocabulary of the embedded corpus (257 byte-level ids; padding kept);
+  * rows of at most 256 tokens, 8 of them per step (2,048 tokens), 120 steps, 2 untimed warm-up steps;
+  * attention windows at most a quarter of a row; position tables as long as a row;
+  * schedule arguments that count steps (warmup, steps, cooldown_steps) scaled with the step count;
+  * validation every 40 steps on 8,192 tokens; data: the embedded corpus (no network).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from remix.spec import Component, Spec
+
+STEP_ARGS = ("warmup", "steps", "cooldown_steps")
+SCALES = ("tiny",)
+
+
+def tiny(spec: Spec) -> Spec:
+    m, t = spec.model, spec.train
+    width, seq, batch, steps = 128, min(t.seq_len, 256), 8, 120
+    head_dim = max(8, m.head_dim // 4)
+    model = replace(m, n_layer=min(m.n_layer, 4), d_model=width, head_dim=head_dim, n_head=width // head_dim,
+                    mlp_hidden=round(m.mlp_hidden / m.d_model * width), vocab_size=257,
+                    max_len=seq, attention=_window(m.attention, seq))
+    ratio = steps / t.steps
+    schedule = replace(spec.schedule, lr=_steps(spec.schedule.lr, ratio), momentum=_steps(spec.schedule.momentum, ratio))
+    train = replace(t, seq_len=seq, device_batch=batch, tokens_per_step=batch * seq, steps=steps, warmup_steps=2)
+    evaluation = replace(spec.eval, every=40, tokens=4 * batch * seq, seq_len=None, device_batch=None)
+    data = replace(spec.data, source="embedded", allow_epochs=True)
+    return replace(spec, model=model, schedule=schedule, train=train, eval=evaluation, data=data)
+
+
+def _window(c: Component, seq: int) -> Component:
+    return c.with_args(window=min(c.args["window"], seq // 4)) if "window" in c.args else c
+
+
+def _steps(c: Component, ratio: float) -> Component:
+    scaled = {k: max(1, round(v * ratio)) if v else v for k, v in c.args.items()
+              if k in STEP_ARGS and isinstance(v, int)}
+    return c.with_args(**scaled) if scaled else c
+
+
+def apply_scale(spec: Spec, scale: str | None) -> Spec:
+    if scale is None:
+        return spec
+    if scale == "tiny":
+        return tiny(spec)
+    raise ValueError(f"unknown scale {scale!r}; known: {', '.join(SCALES)}")

@@ -1,0 +1,179 @@
+"""The training loop, top to bottom: build, warm up untimed, train on the clock, evaluate off it.
+
+Timing follows the speedrun: an untimed warm-up (compilation happens there) after which model and
+optimizer state are restored; the clock runs over training steps, data loading included, and is
+stopped (after a device synchronise) for every validation pass.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+import time
+from typing import Callable, Iterator
+
+import torch
+import torch.distributed as torch_dist
+
+from remix.components import LOADERS
+from remix.data import Dataset
+from remix.distributed import Dist
+from remix.model import build_model
+from remix.optim import Optimizers, build_optimizers
+from remix.results import CurvePoint, RunResult
+from remix.spec import Spec
+
+LOG_EVERY = 25   # steps between host syncs for the train loss (a sync drains the launch queue)
+
+
+class Diverged(RuntimeError):
+    pass
+
+
+def synchronize(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def make_loader(spec: Spec, dataset: Dataset, dist: Dist, *, split: str) -> Iterator:
+    c = spec.data.loader
+    cfg = LOADERS.config(c.name, c.args)
+    if split == "train":
+        t = spec.train
+        return LOADERS.get(c.name)(cfg, dataset.train_files, seq_len=t.seq_len, device_batch=t.device_batch,
+                                   accum=accumulation(spec, dist.world), rank=dist.rank, world=dist.world,
+                                   bos_id=dataset.bos_id, device=dist.device, cycle=spec.data.allow_epochs)
+    e = spec.eval
+    # Validation always reads the val shards in order, sliced by rank, whatever the training loader.
+    return LOADERS.get("rank_slice")(LOADERS.config("rank_slice", {}), dataset.val_files,
+                                     seq_len=e.seq_len or spec.train.seq_len,
+                                     device_batch=e.device_batch or spec.train.device_batch, accum=1,
+                                     rank=dist.rank, world=dist.world, bos_id=dataset.bos_id, device=dist.device,
+                                     cycle=False)
+
+
+def accumulation(spec: Spec, world: int) -> int:
+    t = spec.train
+    return t.tokens_per_step // (world * t.device_batch * t.seq_len)
+
+
+class Trainer:
+    def __init__(self, spec: Spec, dataset: Dataset, dist: Dist, seed: int):
+        self.spec, self.dataset, self.dist = spec, dataset, dist
+        torch.manual_seed(seed)
+        self.model = build_model(spec.model, bos_id=dataset.bos_id, device=dist.device)
+        if dist.world > 1:   # every rank starts from rank 0's weights
+            for p in self.model.parameters():
+                torch_dist.broadcast(p.detach(), 0)
+        self.optim: Optimizers = build_optimizers(self.model, spec, world=dist.world, rank=dist.rank)
+        compile_ = spec.train.compile if spec.train.compile is not None else dist.device.startswith("cuda")
+        self.forward = torch.compile(self.model, dynamic=False) if compile_ else self.model
+        device_type = dist.device.split(":")[0]
+        self.autocast = (lambda: torch.autocast(device_type, dtype=torch.bfloat16)) \
+            if spec.train.autocast == "bfloat16" else contextlib.nullcontext
+        self.accum = accumulation(spec, dist.world)
+        self.params = [p for p in self.model.parameters()]
+        self.step_fn = self._make_step()
+
+    def _make_step(self) -> Callable[[int, list], torch.Tensor]:
+        """The per-step function, with every choice already made."""
+        forward, optim, autocast, params = self.forward, self.optim, self.autocast, self.params
+        scale = 1.0 / self.accum
+        reduce = self._grad_all_reduce if self.dist.world > 1 else None
+        clip = self.spec.train.grad_clip
+
+        def step(i: int, batches: list) -> torch.Tensor:
+            total = None
+            for inputs, targets in batches:
+                with autocast():
+                    loss = forward(inputs, targets)
+                (loss * scale if scale != 1.0 else loss).backward()
+                total = loss.detach() if total is None else total + loss.detach()
+            if reduce is not None:
+                reduce()
+            if clip is not None:
+                torch.nn.utils.clip_grad_norm_(params, clip)
+            optim.set_step(i)
+            optim.step()
+            optim.zero_grad()
+            return total * scale
+
+        return step
+
+    def _grad_all_reduce(self) -> None:
+        handles = [torch_dist.all_reduce(p.grad, op=torch_dist.ReduceOp.AVG, async_op=True)
+                   for p in self.params if p.grad is not None]
+        for h in handles:
+            h.wait()
+
+    def warm_up(self) -> None:
+        """Untimed steps on random tokens (compiles everything), then the initial state is put back."""
+        n = self.spec.train.warmup_steps
+        if n == 0:
+            return
+        model_state = copy.deepcopy(self.model.state_dict())
+        optim_state = copy.deepcopy(self.optim.state_dicts())
+        t = self.spec.train
+        for i in range(n):
+            tokens = torch.randint(0, self.spec.model.vocab_size, (t.device_batch, t.seq_len), device=self.dist.device)
+            self.step_fn(i, [(tokens.to(torch.int32), tokens.to(torch.int64))] * self.accum)
+        self.evaluate(max_batches=1)
+        self.model.load_state_dict(model_state)
+        self.optim.load_state_dicts(optim_state)
+        synchronize(self.dist.device)
+
+    @torch.no_grad()
+    def evaluate(self, max_batches: int | None = None) -> float:
+        spec, dist = self.spec, self.dist
+        e = spec.eval
+        per_batch = dist.world * (e.device_batch or spec.train.device_batch) * (e.seq_len or spec.train.seq_len)
+        n = e.tokens // per_batch if max_batches is None else max_batches
+        self.model.eval()
+        total = torch.zeros((), device=dist.device)
+        loader = make_loader(spec, self.dataset, dist, split="val")
+        for _ in range(n):
+            (inputs, targets), = next(loader)
+            with self.autocast():
+                total += self.forward(inputs, targets).float()
+        self.model.train()
+        return dist.all_reduce_avg(total / n).item()
+
+    def run(self, result: RunResult, on_progress: Callable[[dict], None] | None = None) -> None:
+        """Trains spec.train.steps steps, filling `result` as it goes (so an interruption keeps what was done)."""
+        spec, dev = self.spec, self.dist.device
+        steps, every = spec.train.steps, spec.eval.every
+        self.warm_up()
+        if dev.startswith("cuda"):
+            torch.cuda.reset_peak_memory_stats()
+        loader = make_loader(spec, self.dataset, self.dist, split="train")
+        train_ms, last_val, last_loss = 0.0, None, None
+        synchronize(dev)
+        t0 = time.perf_counter()
+        for step in range(steps + 1):
+            last = step == steps
+            if last or step % every == 0:
+                synchronize(dev)
+                train_ms += 1000 * (time.perf_counter() - t0)
+                last_val = self.evaluate()
+                result.curve.append(CurvePoint(step, train_ms, last_loss, last_val))
+                result.train_time_ms, result.steps_done = train_ms, step
+                if on_progress:
+                    on_progress({"step": step, "val_loss": last_val, "train_ms": train_ms})
+                if not math.isfinite(last_val):
+                    raise Diverged(f"val loss is {last_val} at step {step}")
+                synchronize(dev)
+                t0 = time.perf_counter()
+            if last:
+                break
+            loss = self.step_fn(step, next(loader))
+            if (step + 1) % LOG_EVERY == 0:
+                last_loss = loss.item()
+                if not math.isfinite(last_loss):
+                    raise Diverged(f"train loss is {last_loss} at step {step + 1}")
+                if on_progress:
+                    elapsed = train_ms + 1000 * (time.perf_counter() - t0)
+                    on_progress({"step": step + 1, "train_loss": last_loss, "train_ms": elapsed})
+        result.final_val_loss = last_val
+        if dev.startswith("cuda"):
+            result.peak_memory_mib = torch.cuda.max_memory_allocated() / 2**20

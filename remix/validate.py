@@ -1,0 +1,96 @@
+"""Checks a resolved spec before anything is built: every component resolves, numbers are in range,
+the global batch divides over the devices, and every parameter has an optimizer group."""
+
+from __future__ import annotations
+
+from remix.components import (ACTIVATIONS, ATTENTION, INITS, LOADERS, LOGITS, LR_SCHEDULES,
+                              MOMENTUM_SCHEDULES, NORMS, OPTIMIZERS, POSITIONS)
+from remix.registry import RegistryError
+from remix.spec import Component, Spec, SpecError
+
+CHOICES = {"model.param_dtype": ("float32", "bfloat16"), "model.qkv_layout": ("fused", "stacked"),
+           "model.qk_norm": ("none", "before_rope", "after_rope"), "train.autocast": ("bfloat16", "none")}
+
+
+def _component(registry, component: Component, path: str) -> None:
+    try:
+        registry.config(component.name, component.args)
+    except RegistryError as e:
+        raise SpecError(path, f"{path}: {e}") from None
+
+
+def _positive(spec: Spec, *paths: str) -> None:
+    for path in paths:
+        value = spec.get(path)
+        if value is not None and value <= 0:
+            raise SpecError(path, f"{path} must be > 0, got {value}")
+
+
+def validate_spec(spec: Spec, *, world: int = 1) -> None:
+    """Raises SpecError naming the path of the first problem."""
+    _load_components()
+    for path, allowed in CHOICES.items():
+        if spec.get(path) not in allowed:
+            raise SpecError(path, f"{path} must be one of {', '.join(allowed)}, got {spec.get(path)!r}")
+    m, t, e = spec.model, spec.train, spec.eval
+    _positive(spec, "model.n_layer", "model.d_model", "model.n_head", "model.head_dim", "model.mlp_hidden",
+              "model.vocab_size", "model.vocab_multiple", "model.max_len", "train.steps", "train.seq_len", "train.tokens_per_step",
+              "train.device_batch", "train.grad_clip", "eval.every", "eval.tokens", "eval.seq_len",
+              "eval.device_batch")
+    if t.warmup_steps < 0:
+        raise SpecError("train.warmup_steps", f"train.warmup_steps must be ≥ 0, got {t.warmup_steps}")
+    if m.activation not in ACTIVATIONS:
+        raise SpecError("model.activation", f"model.activation: {ACTIVATIONS.entry(m.activation)}")
+    for slot, registry in (("norm", NORMS), ("positions", POSITIONS), ("attention", ATTENTION),
+                           ("logits", LOGITS)):
+        _component(registry, getattr(m, slot), f"model.{slot}")
+    for kind in ("embed", "positions", "qkv", "attn_out", "mlp_up", "mlp_down", "head"):
+        _component(INITS, getattr(m.init, kind), f"model.init.{kind}")
+    _component(LR_SCHEDULES, spec.schedule.lr, "schedule.lr")
+    _component(MOMENTUM_SCHEDULES, spec.schedule.momentum, "schedule.momentum")
+    _component(LOADERS, spec.data.loader, "data.loader")
+    if not spec.optim:
+        raise SpecError("optim", "optim has no groups: nothing would train")
+    for name, g in spec.optim.items():
+        path = f"optim.{name}"
+        try:
+            OPTIMIZERS.config(g.optimizer, g.args)
+        except RegistryError as err:
+            raise SpecError(path, f"{path}: {err}") from None
+        if g.lr < 0:
+            raise SpecError(f"{path}.lr", f"{path}.lr must be ≥ 0, got {g.lr}")
+    per_micro = world * t.device_batch * t.seq_len
+    if t.tokens_per_step % per_micro:
+        raise SpecError("train.tokens_per_step",
+                        f"train.tokens_per_step = {t.tokens_per_step} does not divide into {world} device(s) × "
+                        f"{t.device_batch} sequences × {t.seq_len} tokens = {per_micro} per micro-step")
+    eval_seq, eval_batch = e.seq_len or t.seq_len, e.device_batch or t.device_batch
+    if e.tokens % (world * eval_batch * eval_seq):
+        raise SpecError("eval.tokens", f"eval.tokens = {e.tokens} does not divide into {world} device(s) × "
+                        f"{eval_batch} sequences × {eval_seq} tokens")
+    if max(eval_seq, t.seq_len) > m.max_len:
+        raise SpecError("model.max_len", f"model.max_len = {m.max_len} is shorter than the rows the run uses "
+                        f"({max(eval_seq, t.seq_len)} tokens)")
+    _check_partition(spec)
+
+
+def _check_partition(spec: Spec) -> None:
+    from remix.model import build_model
+    from remix.optim import PartitionError, partition
+    try:
+        model = build_model(spec.model, bos_id=0, device="meta")
+    except (RegistryError, ValueError, RuntimeError) as err:
+        raise SpecError("model", f"model: cannot be built: {err}") from None
+    try:
+        partition(model.param_roles(), spec.optim)
+    except PartitionError as err:
+        raise SpecError("optim", f"optim: {err}") from None
+
+
+def _load_components() -> None:
+    """Registers the engine's and every ingredient's components."""
+    import remix.data  # noqa: F401
+    import remix.model  # noqa: F401
+    import remix.optim  # noqa: F401
+    from remix.ingredient import catalogue
+    catalogue()
