@@ -154,7 +154,7 @@ def test_embedded_corpus(embedded):
     assert val[0] == 256 and (val == 256).sum() > 100
     text = bytes(val[1:np.flatnonzero(val == 256)[1]].astype(np.uint8)).decode("utf-8")
     assert text.strip() and text.isprintable() or "\n" in text
-    meta = json.loads((ds.root / "dataset.json").read_text())
+    meta = json.loads((ds.root / "embedded_dataset.json").read_text())
     assert meta["tokens"] == {"val": ds.val_tokens, "train": ds.train_tokens}
 
 

@@ -2,9 +2,11 @@
 
 Each variant is a dataset repository of 100M-token shards: one val shard (000000) and numbered train
 shards (000001...). The download goes through huggingface_hub, which shows a progress bar, writes to a
-temporary `.incomplete` file under DIR/.cache/huggingface (resumed by the next attempt) and renames it
-into place only when complete. A file already there whose header and size agree is skipped without
-asking the network, and every downloaded file is checked the same way.
+temporary file under DIR/.cache/huggingface and renames it into place only when complete, and retries
+a dropped connection from where it stopped (older huggingface_hub versions also resume a partial file
+on the next run; newer ones start that one shard again). A file already there whose header and size
+agree is skipped without asking the network, so an interrupted run loses at most the shard it was
+on; every downloaded file is checked the same way.
 """
 
 from __future__ import annotations
@@ -74,8 +76,8 @@ def download(variant_name: str = "10B", train_shards: int | None = None, dest: P
                 read_header(path)
             except DataError as e:
                 path.unlink(missing_ok=True)  # never leave a bad file under the final name
-                raise DataError(f"downloaded file is not a valid shard, removed it: {e}. "
-                                "Run the command again to download it afresh.") from None
+                raise DataError(f"{e}; the downloaded file was removed, run the command again to "
+                                "download it afresh") from None
         paths.append(path)
     return paths
 
@@ -95,20 +97,29 @@ def hub_fetch(repo: str, filename: str, local_dir: Path) -> str:
     except ImportError:
         raise DataError("downloading FineWeb needs huggingface_hub: pip install huggingface_hub") from None
     try:
-        return hf_hub_download(repo_id=repo, filename=filename, repo_type="dataset", local_dir=local_dir)
+        # HF_ENDPOINT read here, not at huggingface_hub's import, so a mirror set later is honoured
+        return hf_hub_download(repo_id=repo, filename=filename, repo_type="dataset", local_dir=local_dir,
+                               endpoint=os.environ.get("HF_ENDPOINT") or None)
     except KeyboardInterrupt:
         raise
     except Exception as e:  # network, DNS, proxy, offline mode, HTTP errors: all mean the same to the user
         name = type(e).__name__
-        if "NotFound" in name:
+        if name in _NOT_THERE:
             raise DataError(f"{filename} is not in https://huggingface.co/datasets/{repo} ({name}); "
                             "ask for fewer --train-shards") from None
-        endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+        cause = e.__cause__ or e.__context__  # "not in the local cache" hides the network error behind it
+        why = f"{type(cause).__name__}: {_first_line(cause)}" if cause is not None else f"{name}: {_first_line(e)}"
+        endpoint = os.environ.get("HF_ENDPOINT") or "https://huggingface.co"
         raise DataError(
-            f"could not download {filename} from {endpoint}/datasets/{repo}: {name}: {_first_line(e)}. "
-            f"Check the network connection (and HF_ENDPOINT, HF_HUB_OFFLINE, proxy settings), then run the "
-            f"same command again: complete files are kept and a partial download resumes. Without internet, "
-            f"download the files elsewhere and copy them into {local_dir}.") from None
+            f"could not download {filename} from {endpoint}/datasets/{repo} ({why}). Check the network "
+            f"connection (and HF_ENDPOINT, HF_HUB_OFFLINE, proxy settings), then run the same command again: "
+            f"the shards already complete are kept. Without internet, download the files "
+            f"elsewhere and copy them into {local_dir}.") from None
+
+
+# huggingface_hub's errors for a file or repository that does not exist (its LocalEntryNotFoundError,
+# by contrast, means the hub could not be reached)
+_NOT_THERE = {"RemoteEntryNotFoundError", "EntryNotFoundError", "RepositoryNotFoundError", "RevisionNotFoundError"}
 
 
 def _first_line(e: BaseException) -> str:
