@@ -153,7 +153,7 @@ def test_embedded_corpus(embedded):
     val = load_tokens(ds.val_files[0])
     assert val[0] == 256 and (val == 256).sum() > 100
     text = bytes(val[1:np.flatnonzero(val == 256)[1]].astype(np.uint8)).decode("utf-8")
-    assert text.strip() and text.isprintable() or "\n" in text
+    assert text.strip()  # a real document, valid UTF-8
     meta = json.loads((ds.root / "embedded_dataset.json").read_text())
     assert meta["tokens"] == {"val": ds.val_tokens, "train": ds.train_tokens}
 

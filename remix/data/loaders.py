@@ -8,7 +8,9 @@ accumulation and 1 rank with accum 8 see the same tokens in the same step, only 
 
 rank_slice   the baselines' loader (baselines.md section 7): a cursor walks each shard in steps of G;
              slice s is the contiguous tokens [pos + s*B*L, pos + (s+1)*B*L + 1); a shard's tail that
-             cannot hold another G + 1 tokens is dropped.
+             cannot hold another G + 1 tokens is dropped. (The reference moves on when pos + G + 1 >= the
+             shard's length, i.e. also when exactly G + 1 tokens are left; that never happens with 100M-token
+             shards and an even G, and taking that batch lets a val split of N + 1 tokens evaluate N.)
 bos_aligned  record #26: every sequence (row) starts at a BOS token. Rows are chosen greedily: each
              starts at the first BOS at or after the previous row's start + L, so the tokens between
              one row's end and the next BOS are skipped; the cursor moves to the BOS after the last
