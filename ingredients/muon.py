@@ -59,7 +59,7 @@ class MuonConfig:
     ns_steps: int = 5
     ns_coefficients: tuple[float, ...] = (3.4445, -4.7750, 2.0315)
     weight_decay: float = 0.0
-    shape_scale: str = "rows_over_cols"   # rows_over_cols: sqrt(max(1, rows/cols)) | max_dim: sqrt(max(rows, cols))
+    shape_scale: str = "rows_over_cols"   # sqrt(max(1, rows/cols)); "max_dim": sqrt(max(rows, cols)) (#4)
 
 
 # --- the orthogonalisation ------------------------------------------------------------------------
@@ -69,17 +69,17 @@ def newton_schulz(G: torch.Tensor, steps: int, a: float, b: float, c: float) -> 
 
     Runs in bf16: the iteration only needs singular values pushed into a band around 1, not exactness.
     """
-    X = G.bfloat16()
     tall = G.size(-2) > G.size(-1)
+    X = G.to(torch.bfloat16)
     if tall:                        # iterate on the wide side: X X^T is then the smaller square
-        X = X.mT
-    X = X / (X.norm(dim=(-2, -1), keepdim=True) + 1e-7)   # spectral norm <= Frobenius norm <= 1
+        X = X.transpose(-2, -1)
+    X = X / (torch.linalg.matrix_norm(X, keepdim=True) + 1e-7)   # spectral norm <= Frobenius norm <= 1
     for _ in range(steps):
-        A = X @ X.mT
-        B = b * A + c * (A @ A)
-        X = a * X + B @ X
+        A = X @ X.transpose(-2, -1)
+        B = c * (A @ A) + b * A
+        X = B @ X + a * X
     if tall:
-        X = X.mT
+        X = X.transpose(-2, -1)
     return X.contiguous()
 
 
