@@ -21,13 +21,18 @@ from rich.table import Table
 from rich.text import Text
 
 from history.catalogue import Catalogue, read_catalogue
-from history.data import History, Record, default_history
+from history.data import History, Record, default_history, load
 from history.errors import HistoryError
 
 app = typer.Typer(help="The speedrun's records, and a clone's history.", no_args_is_help=False,
                   add_completion=False)
 
 REPO_HELP = "A clone of KellerJordan/modded-nanogpt (normal or bare)."
+RECORDS_HELP = "The records file to use instead of history/records.toml."
+
+
+def _history(path: Path | None) -> History:
+    return load(path) if path else default_history()
 
 
 def _console() -> Console:
@@ -42,7 +47,7 @@ def _errors(fn):
         try:
             return fn(*args, **kwargs)
         except HistoryError as exc:
-            Console(stderr=True, highlight=False).print(Text(f"error: {exc}", style="red"))
+            Console(stderr=True, highlight=False).print(Text(f"error: {exc}", style="red"), soft_wrap=True)
             raise typer.Exit(2) from None
     return wrapper
 
@@ -126,12 +131,13 @@ def list_clone(path: Path, history: History, cat: Catalogue) -> None:
 @app.callback(invoke_without_command=True)
 @_errors
 def main(ctx: typer.Context,
-         repo: Optional[Path] = typer.Option(None, "--repo", help=REPO_HELP)) -> None:
+         repo: Optional[Path] = typer.Option(None, "--repo", help=REPO_HELP),
+         records: Optional[Path] = typer.Option(None, "--records", help=RECORDS_HELP)) -> None:
     """List the records in history/ or, with --repo, those a clone shows, checked against history/."""
-    ctx.obj = {"repo": repo}
+    ctx.obj = {"repo": repo, "records": records}
     if ctx.invoked_subcommand is not None:
         return
-    history, cat = default_history(), read_catalogue()
+    history, cat = _history(records), read_catalogue()
     if repo is None:
         list_history(history, cat)
     else:
@@ -197,11 +203,13 @@ def show(ctx: typer.Context,
          against: Optional[str] = typer.Option(None, "--against", help="Diff against this record instead of builds_on."),
          normalise: bool = typer.Option(False, "--normalise", help="Diff the scripts without comments and formatting (ast round trip)."),
          context: int = typer.Option(3, "--context", "-U", min=0, help="Lines of context in the diff."),
+         records: Optional[Path] = typer.Option(None, "--records", help=RECORDS_HELP),
          ) -> None:
     """One record's facts, its ingredients, and the diff of its training script against the record
     it was built on."""
-    repo = repo or (ctx.obj or {}).get("repo")
-    history, cat = default_history(), read_catalogue()
+    parent = ctx.obj or {}
+    repo = repo or parent.get("repo")
+    history, cat = _history(records or parent.get("records")), read_catalogue()
     record = history.get(number)
     console = _console()
     _facts(console, record, history)
@@ -214,7 +222,9 @@ def show(ctx: typer.Context,
         return
     from history.repo import SpeedrunRepo
     from history.show import record_diff
-    result = record_diff(SpeedrunRepo(repo), history, record, against, normalised=normalise, context=context)
+    speedrun = SpeedrunRepo(repo)
+    speedrun.rows            # fails early, and clearly, on a repository that is not modded-nanogpt
+    result = record_diff(speedrun, history, record, against, normalised=normalise, context=context)
     if not result.diff:
         console.print(Text(f"No diff: {result.why_none}.", style="yellow"))
         return

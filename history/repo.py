@@ -80,12 +80,15 @@ class SpeedrunRepo:
 
     # ---- blobs and trees ---------------------------------------------------------------------
 
-    def _entry(self, path: str, commit: str | None = None):
-        git = _git()
+    def _commit(self, rev: str):
         try:
-            tree = self.repo.commit(commit).tree if commit else self.head.tree
-        except (git.BadName, ValueError, git.GitCommandError):
-            raise HistoryError(f"commit {commit} is not in {self.path} (a shallow or partial clone?)") from None
+            return self.repo.commit(rev)
+        except Exception:  # BadName, BadObject, ValueError: all mean the clone lacks it
+            raise HistoryError(f"commit {rev} is not in {self.path} (a shallow or partial clone, "
+                               "or a rewritten history?)") from None
+
+    def _entry(self, path: str, commit: str | None = None):
+        tree = self._commit(commit).tree if commit else self.head.tree
         try:
             return tree / path
         except KeyError:
@@ -208,6 +211,7 @@ class SpeedrunRepo:
         """The trainer files at the repository root at a commit (for records without a log).
         The file name depends on the period: train_gpt2.py until 2024-12-31, then train_gpt.py, and from
         2026-01 kernel files next to it."""
+        self._commit(commit)
         for main in ("train_gpt.py", "train_gpt2.py"):
             if self.exists(main, commit):
                 files = {main: self.read_text(main, commit)}
