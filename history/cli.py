@@ -61,6 +61,15 @@ def _ingredients_text(record: Record | None, cat: Catalogue) -> Text:
     return text
 
 
+def _coverage(record: Record | None, cat: Catalogue) -> Text:
+    """'3/5': how many of the record's ingredients the catalogue has (blank where it names none)."""
+    if record is None or not record.ingredients:
+        return Text("")
+    have = sum(1 for n in record.ingredients if n in cat)
+    style = "green" if have == len(record.ingredients) else "yellow" if have else "red"
+    return Text(f"{have}/{len(record.ingredients)}", style=style)
+
+
 def _catalogue_notes(console: Console, history: History, cat: Catalogue) -> None:
     from history.check import catalogue_findings
     if cat.error:
@@ -76,7 +85,8 @@ def _catalogue_notes(console: Console, history: History, cat: Catalogue) -> None
                       + "; ".join(f"{n} (#{', #'.join(keys)})" for n, keys in sorted(missing.items())))
     for line in mismatch:
         console.print(Text(f"provenance: {line}", style="yellow"))
-    console.print(Text("ingredient names: green = in the catalogue, yellow = not yet", style="dim"))
+    console.print(Text("ingredient names: green = in the catalogue, yellow = not yet; "
+                       "'in cat.' = how many of a record's ingredients the catalogue has", style="dim"))
 
 
 def list_history(history: History, cat: Catalogue) -> None:
@@ -84,11 +94,12 @@ def list_history(history: History, cat: Catalogue) -> None:
     table = Table(title=f"Speedrun track-1 records ({history.source.name})", show_lines=False)
     for col, kw in (("#", {"justify": "right", "no_wrap": True}), ("date", {"no_wrap": True}),
                     ("time", {"no_wrap": True}), ("category", {}), ("description", {"ratio": 3}),
-                    ("ingredients", {"ratio": 2}), ("eval", {"justify": "center"})):
+                    ("ingredients", {"ratio": 2}), ("in cat.", {"justify": "center", "no_wrap": True}),
+                    ("eval", {"justify": "center"})):
         table.add_column(col, **kw)
     for r in history.records:
         table.add_row(r.key, r.date, r.time.replace(" minutes", " min"), ", ".join(r.categories),
-                      r.description, _ingredients_text(r, cat),
+                      r.description, _ingredients_text(r, cat), _coverage(r, cat),
                       Text("changed", style="magenta") if r.eval_protocol_change else "")
     console.print(table)
     console.print(f"{len(history.numbered)} numbered records, {len(history.records) - len(history.numbered)} "
@@ -105,14 +116,15 @@ def list_clone(path: Path, history: History, cat: Catalogue) -> None:
     table = Table(title=f"Records in {path} (HEAD {result.head.short}, {result.head.date})")
     for col, kw in (("#", {"justify": "right", "no_wrap": True}), ("date", {"no_wrap": True}),
                     ("time", {"no_wrap": True}), ("description", {"ratio": 3}),
-                    ("log added by", {"no_wrap": True}), ("ingredients", {"ratio": 2}), ("check", {"ratio": 2})):
+                    ("log added by", {"no_wrap": True}), ("ingredients", {"ratio": 2}),
+                    ("in cat.", {"justify": "center", "no_wrap": True}), ("check", {"ratio": 2})):
         table.add_column(col, **kw)
     for item in result.rows:
         row = item.row
         commit = f"{item.added_by.short} {item.added_by.date}" if item.added_by else ("-" if not row.logs else "?")
         check = Text("; ".join(item.problems), style="red") if item.problems else Text("ok", style="green")
         table.add_row(row.key, row.date or "-", row.time.replace(" minutes", " min"), row.description, commit,
-                      _ingredients_text(item.record, cat), check)
+                      _ingredients_text(item.record, cat), _coverage(item.record, cat), check)
     console.print(table)
     retimings = len(result.rows) - result.numbered
     console.print(f"Found {result.numbered} numbered records ({len(result.rows)} README rows, {retimings} re-timings) "

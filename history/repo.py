@@ -210,13 +210,14 @@ class SpeedrunRepo:
     def root_script(self, commit: str) -> Script:
         """The trainer files at the repository root at a commit (for records without a log).
         The file name depends on the period: train_gpt2.py until 2024-12-31, then train_gpt.py, and from
-        2026-01 kernel files next to it."""
+        2026-01 kernel files next to it; run.sh comes along where it exists."""
         self._commit(commit)
         for main in ("train_gpt.py", "train_gpt2.py"):
             if self.exists(main, commit):
                 files = {main: self.read_text(main, commit)}
-                for kernel in _KERNEL_FILES:
-                    if self.exists(kernel, commit):
-                        files[kernel] = self.read_text(kernel, commit)
-                return Script(files=files, source=f"{main} at {commit[:8]}")
+                # Until October 2024 the hyperparameters were command-line arguments in run.sh.
+                for extra in (*_KERNEL_FILES, "run.sh"):
+                    if self.exists(extra, commit):
+                        files[extra] = self.read_text(extra, commit)
+                return Script(files=files, source=f"{' + '.join(files)} at {commit[:8]}")
         raise HistoryError(f"no train_gpt.py or train_gpt2.py at commit {commit[:8]}")

@@ -150,6 +150,7 @@ def clone(tmp_path_factory):
     shas["1"] = _commit(repo, work, {
         "README.md": readme([row1("records/101324_llmc/main.log")]),
         "train_gpt2.py": SCRIPT_11,
+        "run.sh": "torchrun --nproc_per_node=8 train_gpt2.py --num_iterations 3000\n",
         "records/101324_llmc/main.log": "s:0 tel:11.0092\ns:0 trl:11.0091 lr:0.000001\n",
     }, "llm.c baseline log", 0)
     shas["11"] = _commit(repo, work, {
@@ -389,7 +390,8 @@ def test_reader_finds_rows_and_follows_renames(clone, kind):
     assert log12.endswith(LOG12)
     assert repo.log_script(log12, "2024-11-19").files == {"train_gpt2.py": SCRIPT_12}
     assert repo.log_script(by_key["1"].logs[0], "2024-05-28") is None
-    assert repo.root_script(clone.shas["11"]).files == {"train_gpt2.py": SCRIPT_11}
+    root = repo.root_script(clone.shas["11"])
+    assert list(root.files) == ["train_gpt2.py", "run.sh"] and root.files["train_gpt2.py"] == SCRIPT_11
 
 
 def test_reader_errors(clone, tmp_path):
