@@ -191,7 +191,8 @@ def write_manifest(store: ResultStore, sweep: Sweep, runner: dict[str, Any] | No
         "schema": SWEEP_SCHEMA, "id": sweep.id, "kind": sweep.kind, "recipe": sweep.recipe,
         "created_at": created_at or _now(), "updated_at": _now(), "runner": runner,
         "runs": [{"identity": r.identity, "index": r.index, "role": r.role, "label": r.label,
-                  "seed": r.seed, "steps": r.steps} for r in sweep.runs]})
+                  "seed": r.seed, "steps": r.steps, "variant": dict(getattr(r.plan, "variant", None) or {})}
+                 for r in sweep.runs]})
     return path
 
 

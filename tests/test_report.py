@@ -1,0 +1,171 @@
+"""`remix report` from fixture records: every file, numbers that follow from the records, bad files skipped.
+
+tests/fixtures/records holds prefix and leave-one-out sweeps of two recipes (2 seeds each), made by
+`python -m reports.synthetic tests/fixtures/records` from a known loss law (reports/synthetic.py),
+plus three files that are not valid records: truncated JSON, a foreign JSON, a record whose
+final_val_loss is a string.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from remix import ttt
+from remix.cli_sweeps import register
+from remix.results import ResultStore
+from reports import synthetic
+from reports.analysis import analyse
+from reports.build import ReportError, build_report
+from reports.load import load_records
+
+FIXTURES = Path(__file__).parent / "fixtures" / "records"
+BAD = {"truncated.json", "foreign.json", "wrong-type.json"}
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    out = tmp_path_factory.mktemp("report")
+    return build_report(FIXTURES, out, history=False), out
+
+
+def test_report_writes_every_figure_table_and_the_markdown(built):
+    rep, out = built
+    stems = ["recipes", "interaction"] + [f"{kind}-{r}" for r in ("adamw_baseline", "muon_baseline")
+                                          for kind in ("waterfall", "curves", "leave-one-out")]
+    for stem in stems:
+        png, svg = out / f"{stem}.png", out / f"{stem}.svg"
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", stem
+        assert ET.parse(svg).getroot().tag.endswith("svg"), stem
+        assert png in rep.files and svg in rep.files
+    for table in ("variants", "seeds", "marginal", "leave_one_out", "interaction"):
+        assert len(pd.read_csv(out / f"{table}.csv")) > 0
+    text = (out / "report.md").read_text()
+    for stem in stems:
+        assert f"]({stem}.png)" in text                        # every figure is in the report
+    assert "8× NVIDIA H100 80GB HBM3" in text and "2.7.0" in text   # hardware and software named
+    assert "**exact**" in text and "**cheap**" in text           # the modes explained
+    assert rep.records == 44
+
+
+def test_malformed_and_foreign_files_are_skipped_with_a_reason(built):
+    rep, out = built
+    reasons = {p.name: why for p, why in rep.skipped}
+    assert set(reasons) == BAD
+    assert "malformed JSON" in reasons["truncated.json"]
+    assert "not a remix run record" in reasons["foreign.json"]
+    assert "final_val_loss" in reasons["wrong-type.json"]
+    text = (out / "report.md").read_text()
+    assert "## Skipped files" in text and all(name in text for name in BAD)
+
+
+def test_times_follow_from_the_records_by_the_cheap_mode():
+    t = analyse(load_records(FIXTURES))
+    v = t.variants.set_index(["recipe", "label"])
+    full = v.loc[("muon_baseline", "muon_baseline")]
+    assert full["mode"] == "cheap" and full.n_seeds == 2
+    # recompute seed 0 by hand from the law that made the records
+    names = tuple(synthetic.RECIPES["muon_baseline"])
+    (l1, ms1), (l2, _) = synthetic.law(names, 2500, 0), synthetic.law(names, 3125, 0)
+    slope = (l2 - l1) / 625
+    steps = 2500 + (synthetic.TARGET - l1) / slope
+    seed0 = t.seeds[(t.seeds.recipe == "muon_baseline") & (t.seeds.label == "muon_baseline") & (t.seeds.seed == 0)]
+    assert seed0.steps_to_target.iloc[0] == pytest.approx(steps)
+    assert seed0.time_s.iloc[0] == pytest.approx(steps * ms1 / 1000, rel=0.01)
+    # a variant run at one step count borrows the full recipe's measured slope, and says so
+    assert v.loc[("muon_baseline", "base")].slope_from == "muon_baseline"
+
+
+def test_marginal_and_leave_one_out_rank_only_real_effects():
+    t = analyse(load_records(FIXTURES))
+    m = t.marginal[t.marginal.recipe == "muon_baseline"].set_index("ingredient")
+    assert list(m.index) == synthetic.RECIPES["muon_baseline"]          # the recipe's order
+    assert m.loc["muon"].delta < m.loc["rope"].delta < 0                # muon is the biggest saving
+    assert not m.loc["qk_norm"].significant and "within noise" in m.loc["qk_norm"].verdict
+    loo = t.leave_one_out[t.leave_one_out.recipe == "muon_baseline"].set_index("ingredient")
+    assert loo.loc["muon"]["rank"] == 1 and loo.loc["muon"].cost > 0
+    assert pd.isna(loo.loc["qk_norm"]["rank"])                         # within noise: not ranked
+    inter = t.interaction
+    assert set(inter.ingredient) == {"rmsnorm", "rope", "relu2", "qk_norm"}   # the shared ingredients
+    assert set(inter.source) == {"leave-one-out"}
+
+
+def test_exact_mode_when_step_counts_bracket_the_target(tmp_path):
+    store = ResultStore(tmp_path)
+    synthetic.write_sweep(store, "muon_baseline", "prefixes", seeds=1, main_steps=2300)   # 2300 above, 2875 below
+    t = analyse(load_records(tmp_path))
+    full = t.variants.set_index("label").loc["muon_baseline"]
+    assert full["mode"] == "exact" and full.bracket == pytest.approx(575 / 2875)
+    a = synthetic.BASE_A * 0.93 * 0.85 * 0.95 * 1.0 * 0.62
+    truth = (a / (synthetic.TARGET - synthetic.FLOOR - ttt_noise(names=5, seed=0))) ** 2
+    assert full.steps_to_target == pytest.approx(truth, rel=0.01)
+
+
+def ttt_noise(names: int, seed: int) -> float:
+    import math
+    return 0.0015 * math.sin(seed * 12.9898 + names * 78.233)
+
+
+def test_a_base_shared_by_two_recipes_counts_for_both(tmp_path):
+    store = ResultStore(tmp_path)
+    for recipe in ("adamw_baseline", "muon_baseline"):     # same steps: the base run has one identity
+        synthetic.write_sweep(store, recipe, "prefixes", seeds=1, main_steps=2500)
+    loaded = load_records(tmp_path)
+    bases = loaded.members[loaded.members.vkey == "prefix:0"]
+    assert bases.identity.nunique() == 1 and set(bases.recipe) == {"adamw_baseline", "muon_baseline"}
+    t = analyse(loaded)
+    assert list(t.recipes.bar) == ["base", "adamw_baseline", "muon_baseline"]
+    assert set(t.marginal[t.marginal["index"] == 1].recipe) == {"adamw_baseline", "muon_baseline"}
+
+
+def test_recipe_filter_and_clear_errors(tmp_path):
+    rep = build_report(FIXTURES, tmp_path / "m", recipe="muon_baseline", history=False)
+    names = {p.name for p in rep.files}
+    assert "waterfall-muon_baseline.png" in names and "waterfall-adamw_baseline.png" not in names
+    with pytest.raises(ReportError, match="recipes there: adamw_baseline, muon_baseline"):
+        build_report(FIXTURES, tmp_path / "x", recipe="nope")
+    with pytest.raises(ReportError, match="no such results directory"):
+        build_report(tmp_path / "missing", tmp_path / "x")
+    only_bad = tmp_path / "bad"
+    only_bad.mkdir()
+    for name in BAD:
+        shutil.copy(FIXTURES / name, only_bad / name)
+    with pytest.raises(ReportError, match="no remix run records found; 3 file"):
+        build_report(only_bad, tmp_path / "x")
+
+
+def test_runs_without_a_time_fall_back_to_loss_and_say_so(tmp_path):
+    store = ResultStore(tmp_path)
+    synthetic.write_sweep(store, "muon_baseline", "prefixes", seeds=1)
+    for path in tmp_path.glob("*.json"):           # lose the slope run: no slope, no cheap mode
+        d = json.loads(path.read_text())
+        if d["sweep"]["role"] == "slope":
+            path.unlink()
+    rep = build_report(tmp_path, tmp_path / "out", history=False)
+    t = analyse(load_records(tmp_path))
+    assert set(t.variants["mode"]) == {ttt.NONE} and set(t.marginal.metric) == {"loss"}
+    text = rep.markdown.read_text()
+    assert "compares final val loss" in text and "no slope measured" in text
+    assert (tmp_path / "out" / "waterfall-muon_baseline.png").exists()
+
+
+def test_cli_report_and_status(tmp_path):
+    app = typer.Typer()
+    register(app)
+    runner = CliRunner()
+    res = runner.invoke(app, ["report", "--results", str(FIXTURES), "--out", str(tmp_path / "r"), "--no-history"])
+    assert res.exit_code == 0, res.output
+    assert "skipped" in res.output and "truncated.json" in res.output
+    assert (tmp_path / "r" / "report.md").exists()
+    res = runner.invoke(app, ["report", "--results", str(tmp_path / "none")])
+    assert res.exit_code == 2 and "no such results directory" in res.output and "Traceback" not in res.output
+    res = runner.invoke(app, ["status", "--results", str(FIXTURES)])
+    assert res.exit_code == 0, res.output
+    assert "muon_baseline prefixes sweep" in res.output and "14/14 done" in res.output
