@@ -254,3 +254,106 @@ def test_search_sweep_brackets_every_variant_and_resumes_without_training(tmp_pa
     CALLS.clear()
     again = sw.search_sweep(recipe, **kw)
     assert CALLS == [] and again.id == s.id and len(again.runs) == len(s.runs)
+
+
+# --- end to end: the real runner, a real CLI process, kill -9, resume, report --------------------
+
+E2E_RECIPE = """
+name = "three"
+base = "llmc_gpt2"
+target = 3.72
+seed = 0
+ingredients = ["rmsnorm", "rope", "relu2"]
+
+[options.rope]
+frequencies = "standard"
+
+[overrides]
+model.n_layer = 1
+model.d_model = 32
+model.n_head = 2
+model.head_dim = 16
+model.mlp_hidden = 64
+model.vocab_size = 257
+model.max_len = 32
+optim.decay.lr = 3e-2
+optim.no_decay.lr = 3e-2
+data.source = "embedded"
+train.steps = 60
+train.seq_len = 32
+train.device_batch = 4
+train.tokens_per_step = 128
+train.warmup_steps = 1
+train.autocast = "none"
+eval.every = 20
+eval.tokens = 512
+schedule.lr.warmup = 5
+"""
+
+
+def _statuses(results: Path) -> dict[str, str]:
+    import json
+    out = {}
+    for p in results.glob("*.json"):
+        try:
+            out[p.name] = json.loads(p.read_text())["status"]
+        except (ValueError, KeyError, OSError):
+            pass   # never happens with atomic writes; tolerated so the poll cannot crash
+    return out
+
+
+def test_tiny_prefix_sweep_killed_resumed_and_reported(tmp_path):
+    """A 3-ingredient recipe's prefix sweep on the CPU through the real `remix run --prefixes`, killed
+    with SIGKILL while a run is training, resumed by the same command, then reported."""
+    import signal
+    import subprocess
+    import time
+    from reports.build import build_report
+
+    recipe, results = tmp_path / "three.toml", tmp_path / "results"
+    recipe.write_text(E2E_RECIPE)
+    cmd = [sys.executable, "-c", "from remix.cli import main; main()", "run", str(recipe), "--prefixes",
+           "--out", str(results), "--device", "cpu"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=TESTS.parent)
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        s = _statuses(results)
+        if sum(v == "finished" for v in s.values()) >= 2 and "running" in s.values():
+            break
+        time.sleep(0.005)
+    assert proc.poll() is None, f"the sweep ended before it could be killed: {proc.stderr.read().decode()[-2000:]}"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    before = _statuses(results)
+    finished = {name for name, st in before.items() if st == "finished"}
+    assert len(finished) >= 2 and "running" in before.values()
+    stamps = {name: (results / name).stat().st_mtime_ns for name in finished}
+
+    (path, manifest), = sw.manifests(results)
+    progress = sw.sweep_progress(path, manifest, ResultStore(results))
+    assert len(progress.runs) == 5                               # base, +rmsnorm, +rope, full, slope run
+    assert progress.runner_alive is False
+    assert progress.count("interrupted") == 1 and progress.count("done") == len(finished)
+
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=TESTS.parent, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    after = _statuses(results)
+    assert set(after.values()) == {"finished"} and len(after) == 5
+    assert all((results / name).stat().st_mtime_ns == stamps[name] for name in finished)   # not redone
+    assert len(sw.manifests(results)) == 1                         # the same sweep, resumed
+
+    rep = build_report(results, tmp_path / "report", history=False)
+    names = {p.name for p in rep.files}
+    assert {"recipes.png", "waterfall-three.png", "curves-three.png", "report.md"} <= names
+    text = rep.markdown.read_text()
+    for label in ("base", "+rmsnorm", "+rope"):
+        assert f"| {label} | 1 | 60 |" in text
+    # every prefix got a time to target, by a named mode: the full recipe from its two step counts (its
+    # slope run), the others from one run each and the slope measured on the full recipe
+    from reports.analysis import analyse
+    from reports.load import load_records
+    v = analyse(load_records(results)).variants.set_index("label")
+    assert set(v.index) == {"base", "+rmsnorm", "+rope", "three"}
+    assert v.time_s.notna().all() and set(v["mode"]) <= {"exact", "cheap"}
+    assert (v.drop(index="three").slope_from == "three").all()
+    assert "| three | 1 | 60 |" in text
