@@ -169,3 +169,20 @@ def test_cli_report_and_status(tmp_path):
     res = runner.invoke(app, ["status", "--results", str(FIXTURES)])
     assert res.exit_code == 0, res.output
     assert "muon_baseline prefixes sweep" in res.output and "14/14 done" in res.output
+
+
+def test_speedrun_history_figure_is_added_when_available_and_never_breaks_the_report(tmp_path, monkeypatch):
+    pytest.importorskip("reports.records_plot")
+    import history.catalogue
+    import reports.records_plot
+    # the real catalogue imports torch; the figure only needs the names
+    monkeypatch.setattr(history.catalogue, "read_catalogue", lambda: history.catalogue.Catalogue(frozenset({"muon"})))
+    rep = build_report(FIXTURES, tmp_path / "a", recipe="muon_baseline")
+    assert (tmp_path / "a" / "history" / "records.png").exists()
+    assert "](history/records.png)" in rep.markdown.read_text()
+
+    def broken(*a, **k):
+        raise RuntimeError("no records")
+    monkeypatch.setattr(reports.records_plot, "plot_records", broken)
+    rep = build_report(FIXTURES, tmp_path / "b", recipe="muon_baseline")
+    assert rep.markdown.exists() and any("history figure skipped" in n for n in rep.notes)
