@@ -357,3 +357,21 @@ def test_tiny_prefix_sweep_killed_resumed_and_reported(tmp_path):
     assert v.time_s.notna().all() and set(v["mode"]) <= {"exact", "cheap"}
     assert (v.drop(index="three").slope_from == "three").all()
     assert "| three | 1 | 60 |" in text
+
+
+def test_per_gpu_executor_trains_real_plans_in_pinned_workers(tmp_path):
+    """The real runner's RunPlans, pickled to `python -m remix.executors run-one` workers, two at a time.
+    No GPU here: the 'devices' are labels and the plans train on the CPU, but the pickling, pinning,
+    subprocess and store paths are the ones a GPU machine uses."""
+    from remix.recipe import load_recipe
+    from remix.runner import RunOptions
+    recipe_path = tmp_path / "three.toml"
+    recipe_path.write_text(E2E_RECIPE.replace("train.steps = 60", "train.steps = 10"))
+    store = ResultStore(tmp_path / "results")
+    s = sw.plan_sweep(load_recipe(recipe_path), kind="prefixes", options=RunOptions(device="cpu"), slope=False)
+    ex = PerGPU(devices=["7", "9"], poll_s=0.05)
+    results = sw.run_sweep(s, store, executor=ex)
+    assert [r.status for r in results] == ["finished"] * 4
+    assert [r.sweep["index"] for r in results] == [0, 1, 2, 3] and all(r.sweep["id"] == s.id for r in results)
+    logs = sorted((store.root / "logs").glob("*.log"))
+    assert len(logs) == 4
