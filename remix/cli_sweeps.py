@@ -39,11 +39,14 @@ def report(results: Path = typer.Option(Path("results"), "--results", help="Dire
            out_dir: Path = typer.Option(Path("report"), "--out", help="Where the figures and report.md go."),
            recipe: Optional[str] = typer.Option(None, "--recipe", help="Only this recipe's sections."),
            history: bool = typer.Option(True, "--history/--no-history",
-                                        help="Add the speedrun's published record times (a figure).")) -> None:
+                                        help="Add the speedrun's published record times (a figure)."),
+           target: Optional[float] = typer.Option(None, "--target",
+                                                  help="Time to this val loss instead of the recipes' own "
+                                                       "target (e.g. for --scale tiny runs).")) -> None:
     """Regenerate every figure, table and the Markdown report from the run records alone."""
     from reports.build import ReportError, build_report
     try:
-        rep = build_report(results, out_dir, recipe, history=history)
+        rep = build_report(results, out_dir, recipe, history=history, target=target)
     except ReportError as e:
         _fail(str(e))
     for path, why in rep.skipped:

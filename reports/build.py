@@ -49,14 +49,17 @@ def _slug(text: str) -> str:
 
 
 def build_report(results: Path | str = "results", out: Path | str = "report", recipe: str | None = None,
-                 history: bool = True, workers: int | None = None) -> Report:
+                 history: bool = True, workers: int | None = None, target: float | None = None) -> Report:
     """`history`: add the speedrun's published-records figure (reports/records_plot.py, if present);
     it reads the ingredient catalogue, which imports torch, so it is the slowest part to start.
-    `workers`: processes drawing figures (None: several for large reports on Linux, else one)."""
+    `workers`: processes drawing figures (None: several for large reports on Linux, else one).
+    `target`: the val loss to measure time to, instead of each record's own target."""
     results, out = Path(results), Path(out)
     if not results.is_dir():
         raise ReportError(f"{results}: no such results directory (run `remix run RECIPE` first, or pass --results)")
-    loaded = load_records(results)
+    if target is not None and not (isinstance(target, (int, float)) and target > 0):
+        raise ReportError(f"--target {target!r}: expected a positive val loss")
+    loaded = load_records(results, target)
     if not len(loaded.runs):
         why = f"; {len(loaded.skipped)} file(s) skipped, e.g. {loaded.skipped[0][0].name}: {loaded.skipped[0][1]}" \
             if loaded.skipped else ""
@@ -75,7 +78,7 @@ def build_report(results: Path | str = "results", out: Path | str = "report", re
     drawn = figs.draw(workers)
     report.files += [p for paths in drawn.values() for p in paths]
     history = _history_figures(out / "history", report) if history else []
-    text = figs.fill(_document(loaded, results, recipe, body, history, out), drawn)
+    text = figs.fill(_document(loaded, results, recipe, body, history, out, target), drawn)
     report.markdown.write_text(text)
     report.files.append(report.markdown)
     return report
@@ -233,12 +236,14 @@ def _history_figures(out: Path, report: Report) -> list[Path]:
 
 
 def _document(loaded: Loaded, results: Path, recipe: str | None, body: list[str], history: list[Path],
-              out: Path) -> str:
+              out: Path, target: float | None = None) -> str:
     now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     head = [f"# remix report{f': {recipe}' if recipe else ''}", "",
             f"Generated {now} by `remix report` from {len(loaded.runs)} run record(s) in `{results}`"
             f"{f' ({len(loaded.skipped)} file(s) skipped, listed at the end)' if loaded.skipped else ''}. "
-            "Every number and figure below is computed from those records; none is typed in.", "",
+            "Every number and figure below is computed from those records; none is typed in."
+            + (f" Times are to val loss {target:g} (`--target`), not the recipes' own targets." if target else ""),
+            "",
             md.setup_section(loaded.runs), md.MODES, ""]
     tail = []
     if history:

@@ -121,7 +121,9 @@ def _config(spec: dict[str, Any]) -> str:
     return stable_hash({**spec, "train": train})
 
 
-def load_records(root: Path | str) -> Loaded:
+def load_records(root: Path | str, target: float | None = None) -> Loaded:
+    """`target`: measure time to this val loss instead of each record's own (the final losses are
+    what the estimate uses, so any target near them can be asked of the same runs)."""
     root = Path(root)
     rows, records, skipped = [], {}, []
     member_rows: list[dict[str, Any]] = []
@@ -144,7 +146,7 @@ def load_records(root: Path | str) -> Loaded:
             rows = [row for row in rows if row["identity"] != r.identity]
             member_rows = [m for m in member_rows if m["identity"] != r.identity]
         records[r.identity] = r
-        rows.append(_run_row(path, r))
+        rows.append(_run_row(path, r, target))
         member_rows.append(_member_row(r.identity, r.recipe["name"], r.variant,
                                        (r.sweep or {}).get("role", "variant"), (r.sweep or {}).get("id")))
     for mpath, manifest in manifests(root):
@@ -173,19 +175,20 @@ def _reason(e: Exception) -> str:
     return str(e) or type(e).__name__
 
 
-def _run_row(path: Path, r: RunResult) -> dict[str, Any]:
+def _run_row(path: Path, r: RunResult, target: float | None = None) -> dict[str, Any]:
     hw, sw = r.hardware, r.software
     data = r.data.get("name") if isinstance(r.data, dict) and r.data.get("name") else \
         (r.spec.get("data") or {}).get("source", "?")
     hw_label = hardware_label(hw)
     final = r.final_val_loss if r.final_val_loss is not None and math.isfinite(r.final_val_loss) else None
+    goal = float(r.target if target is None else target)
     return {
         "identity": r.identity, "path": str(path), "status": r.status, "recipe": r.recipe["name"], "seed": r.seed,
-        "target": float(r.target), "steps": int(r.spec["train"]["steps"]), "steps_done": r.steps_done,
+        "target": goal, "steps": int(r.spec["train"]["steps"]), "steps_done": r.steps_done,
         "final_val_loss": final, "ms_per_step": r.ms_per_step, "train_time_ms": r.train_time_ms,
         "tokens_per_step": r.tokens_per_step, "param_count": r.param_count, "hardware": hw_label,
         "device": hw.get("device"), "device_count": hw.get("device_count"),
-        "context": f"{hw_label} · {data} · target {float(r.target):g}", "config": _config(r.spec),
+        "context": f"{hw_label} · {data} · target {goal:g}", "config": _config(r.spec),
         "ingredients": " > ".join(i["name"] for i in r.ingredients), "torch": sw.get("torch"),
         "cuda": sw.get("cuda"), "python": sw.get("python"), "remix": sw.get("remix"),
         "git_commit": sw.get("git_commit"), "data": str(data), "sweep_id": (r.sweep or {}).get("id"),

@@ -186,3 +186,14 @@ def test_speedrun_history_figure_is_added_when_available_and_never_breaks_the_re
     monkeypatch.setattr(reports.records_plot, "plot_records", broken)
     rep = build_report(FIXTURES, tmp_path / "b", recipe="muon_baseline")
     assert rep.markdown.exists() and any("history figure skipped" in n for n in rep.notes)
+
+
+def test_a_different_target_can_be_asked_of_the_same_records(tmp_path):
+    own = analyse(load_records(FIXTURES)).variants.set_index(["recipe", "label"])
+    lower = analyse(load_records(FIXTURES, target=3.25)).variants.set_index(["recipe", "label"])
+    key = ("muon_baseline", "muon_baseline")
+    assert lower.loc[key].time_s > own.loc[key].time_s           # a lower loss takes longer to reach
+    rep = build_report(FIXTURES, tmp_path, history=False, target=3.25)
+    assert "target 3.25" in rep.markdown.read_text()
+    with pytest.raises(ReportError, match="positive val loss"):
+        build_report(FIXTURES, tmp_path, target=-1.0)
