@@ -57,6 +57,8 @@ class Comparison:
 
     @property
     def verdict(self) -> str:
+        if not math.isfinite(self.diff):
+            return "n/a (no value on one side)"
         if self.p_value is None:
             return "untested (needs ≥2 seeds each)"
         return f"p={self.p_value:.2g}" if self.significant else f"within noise (p={self.p_value:.2g})"

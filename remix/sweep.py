@@ -347,6 +347,7 @@ def sweep_progress(path: Path, manifest: dict[str, Any], store: ResultStore,
                    now: _dt.datetime | None = None) -> SweepProgress:
     now = now or _dt.datetime.now(_dt.timezone.utc)
     alive = _alive(manifest.get("runner"))
+    runner_start = _parse_time(str((manifest.get("runner") or {}).get("started_at", "")))
     states = []
     for entry in manifest["runs"]:
         rec = store.find(str(entry.get("identity", "")))
@@ -358,8 +359,10 @@ def sweep_progress(path: Path, manifest: dict[str, Any], store: ResultStore,
             if rec.status == "finished":
                 state = "done"
             elif rec.status == "running":
-                # a record says running until its process writes the end; a dead runner means it never will
-                state = "running" if alive is not False else "interrupted"
+                # a record says running until its process writes the end; a dead runner means it never
+                # will, and one started before the live runner was left by an earlier, killed one
+                stale = alive is False or (start is not None and runner_start is not None and start < runner_start)
+                state = "interrupted" if stale else "running"
             else:
                 state = rec.status
             if start is not None:

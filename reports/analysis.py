@@ -29,16 +29,21 @@ class Tables:
     recipes: pd.DataFrame        # one row per (context, bar): base and each recipe's full variant
 
 
-def finished_members(loaded: Loaded) -> pd.DataFrame:
-    """Members joined with their run's numbers, finished runs only."""
+def member_runs(loaded: Loaded) -> pd.DataFrame:
+    """Members joined with their run's numbers and status (unfinished runs are kept: a variant whose
+    runs diverged or are still running is listed as such, not silently dropped)."""
     runs = loaded.runs
     if not len(runs) or not len(loaded.members):
         return pd.DataFrame(columns=[*loaded.members.columns, "context", "seed", "steps", "final_val_loss",
-                                     "ms_per_step", "target"])
+                                     "ms_per_step", "target", "status"])
     cols = ["context", "seed", "steps", "final_val_loss", "ms_per_step", "target", "status"]
     df = loaded.members.merge(runs[cols].reset_index(drop=True).assign(identity=runs.identity.values),
                               on="identity", how="inner")
-    return df[(df.status == "finished") & df.final_val_loss.notna()].drop(columns="status")
+    return df
+
+
+def _done(r: Any) -> bool:
+    return r.status == "finished" and not pd.isna(r.final_val_loss)
 
 
 def _main_steps(rows: list[Any]) -> int:
@@ -62,11 +67,19 @@ def seed_estimates(df: pd.DataFrame) -> pd.DataFrame:
         groups.setdefault((r.context, r.recipe), {}).setdefault(r.vkey, []).append(r)
     rows: list[dict[str, Any]] = []
     for (context, recipe) in sorted(groups):
-        per_variant = groups[(context, recipe)]
-        target = float(next(iter(per_variant.values()))[0].target)
-        slope, slope_from = _borrowable_slope(per_variant, target)
+        every = groups[(context, recipe)]
+        per_variant = {k: [r for r in rs if _done(r)] for k, rs in every.items()}
+        target = float(next(iter(every.values()))[0].target)
+        slope, slope_from = _borrowable_slope({k: rs for k, rs in per_variant.items() if rs}, target)
         for vkey, vrows in per_variant.items():
-            main = _main_steps(vrows)
+            main = _main_steps(every[vkey])
+            unfinished = [r for r in every[vkey] if not _done(r)]
+            done_seeds = {int(r.seed) for r in vrows}
+            for seed in sorted({int(r.seed) for r in unfinished} - done_seeds):
+                rows.append(_unfinished_row(context, recipe, vkey, seed, main, target,
+                                            [r for r in unfinished if int(r.seed) == seed]))
+            if not vrows:
+                continue
             at_main = [r.final_val_loss for r in vrows if r.steps == main]
             noise = float(np.std(at_main, ddof=1)) if len({r.seed for r in vrows if r.steps == main}) >= 2 else None
             first = vrows[0]
@@ -91,6 +104,21 @@ def seed_estimates(df: pd.DataFrame) -> pd.DataFrame:
                     "slope_from": est.slope_from, "note": est.note, "target": target,
                     "identities": tuple(sorted(r.identity for r in srows))})
     return pd.DataFrame(rows)
+
+
+def _unfinished_row(context: str, recipe: str, vkey: str, seed: int, main: int, target: float,
+                    rows: list[Any]) -> dict[str, Any]:
+    counts: dict[str, int] = {}
+    for r in rows:
+        counts[str(r.status)] = counts.get(str(r.status), 0) + 1
+    first = rows[0]
+    return {"context": context, "recipe": recipe, "vkey": vkey, "label": first.label, "vkind": first.vkind,
+            "vindex": first.vindex, "ingredient": first.ingredient, "seed": seed, "main_steps": main,
+            "main_loss": math.nan, "step_counts": 0, "mode": ttt.NONE, "bracket": None, "steps_to_target": None,
+            "steps_lo": None, "steps_hi": None, "ms_per_step": None, "time_s": None, "time_lo_s": None,
+            "time_hi_s": None, "slope_per_100": None, "slope_from": "", "target": target,
+            "note": "no finished run: " + ", ".join(f"{n} {st}" for st, n in sorted(counts.items())),
+            "identities": tuple(sorted(r.identity for r in rows))}
 
 
 def _s(ms: float | None) -> float | None:
@@ -246,7 +274,7 @@ def _bar(context: str, name: str, v: Any, is_base: bool) -> dict[str, Any]:
 
 
 def analyse(loaded: Loaded) -> Tables:
-    seeds = seed_estimates(finished_members(loaded))
+    seeds = seed_estimates(member_runs(loaded))
     variants = variant_summary(seeds)
     marginal = marginal_table(variants)
     loo = leave_one_out_table(variants)

@@ -121,7 +121,7 @@ def marginal_section(m: pd.DataFrame) -> str:
         if metric == "time":
             vals = [fmt_time(r.after, unit), time_pm(r.delta, r.delta_hw, unit, signed=True)]
         else:
-            vals = [f"{r.after:.4f}", pm(r.delta, r.delta_hw, "{:+.4f}")]
+            vals = [pm(r.after, None), pm(r.delta, r.delta_hw, "{:+.4f}")]
         rows.append([r.index, r.ingredient, *vals, r.verdict, r.mode, r.n_seeds])
     what = ["time to target", "Δ time"] if metric == "time" else ["final val loss", "Δ loss"]
     return table(["#", "adds", *what, "verdict", "mode", "seeds"], rows)
@@ -134,7 +134,7 @@ def loo_section(l: pd.DataFrame) -> str:
     for r in l.itertuples():
         rank = "—" if r.rank is None or pd.isna(r.rank) else int(r.rank)
         cost = time_pm(r.cost, r.cost_hw, unit, signed=True) if metric == "time" else pm(r.cost, r.cost_hw, "{:+.4f}")
-        full = fmt_time(r.without, unit) if metric == "time" else f"{r.without:.4f}"
+        full = fmt_time(r.without, unit) if metric == "time" else pm(r.without, None)
         rows.append([rank, r.ingredient, full, cost, r.verdict, r.mode, r.n_seeds])
     what = "time without it" if metric == "time" else "final loss without it"
     return table(["rank", "removed", what, "cost of removing", "verdict", "mode", "seeds"], rows)

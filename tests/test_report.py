@@ -197,3 +197,23 @@ def test_a_different_target_can_be_asked_of_the_same_records(tmp_path):
     assert "target 3.25" in rep.markdown.read_text()
     with pytest.raises(ReportError, match="positive val loss"):
         build_report(FIXTURES, tmp_path, target=-1.0)
+
+
+def test_diverged_and_running_variants_are_listed_not_dropped(tmp_path):
+    store = ResultStore(tmp_path)
+    synthetic.write_sweep(store, "muon_baseline", "prefixes", seeds=1)
+    for path in tmp_path.glob("*.json"):
+        d = json.loads(path.read_text())
+        index = d["variant"].get("index")
+        if index == 2:
+            d.update(status="diverged", final_val_loss=None, message="loss became NaN at step 812")
+        elif index == 4:
+            d.update(status="running", final_val_loss=None, finished_at="")
+        path.write_text(json.dumps(d))
+    rep = build_report(tmp_path, tmp_path / "out", history=False)
+    v = analyse(load_records(tmp_path)).variants.set_index("label")
+    assert v.loc["+rope"].note == "no finished run: 1 diverged" and v.loc["+rope"]["mode"] == "none"
+    assert v.loc["+qk_norm"].note == "no finished run: 1 running"
+    text = rep.markdown.read_text()
+    assert "no finished run: 1 diverged" in text
+    assert (tmp_path / "out" / "waterfall-muon_baseline.png").exists()

@@ -41,3 +41,8 @@ def test_single_seeds_are_untested_not_significant():
     c = stats.welch([10.0], [8.0])
     assert c.diff == -2.0 and c.p_value is None and not c.significant
     assert "untested" in c.verdict
+
+
+def test_a_missing_side_is_no_comparison():
+    c = stats.welch([1.0, 2.0], [])
+    assert math.isnan(c.diff) and not c.significant and c.verdict.startswith("n/a")

@@ -375,3 +375,20 @@ def test_per_gpu_executor_trains_real_plans_in_pinned_workers(tmp_path):
     assert [r.sweep["index"] for r in results] == [0, 1, 2, 3] and all(r.sweep["id"] == s.id for r in results)
     logs = sorted((store.root / "logs").glob("*.log"))
     assert len(logs) == 4
+
+
+def test_status_tells_a_live_run_from_one_a_killed_runner_left(tmp_path):
+    store = ResultStore(tmp_path)
+    s = sw.plan_sweep(FakeRecipe(), kind="prefixes", options=FakeOptions(), planner=fake_planner)
+    with pytest.raises(KeyboardInterrupt):
+        sw.run_sweep(s, store, executor=InProcess(killing_execute(after=2)))   # leaves run 1 'running'
+    # a new runner (this live process) has started since, and is training run 3
+    runner = {"pid": os.getpid(), "host": __import__("socket").gethostname(), "started_at": "2026-01-01T00:00:05+00:00",
+              "executor": "inprocess", "parallel": 1}
+    sw.write_manifest(store, s, runner=runner)
+    plan = s.runs[3].plan
+    store.save(RunResult(plan.identity, "running", {"name": "toy"}, {}, [], 0, 3.28, plan.spec, {}, {},
+                         started_at="2026-01-01T00:00:06+00:00"))
+    (path, manifest), = sw.manifests(tmp_path)
+    states = [r.state for r in sw.sweep_progress(path, manifest, store).runs]
+    assert states == ["done", "interrupted", "pending", "running", "pending"]
