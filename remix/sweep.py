@@ -105,8 +105,35 @@ def _variants(recipe: Any, kind: str) -> list[Any]:
     if kind == "prefixes":
         return list(recipe.prefixes())
     if kind == "each":
-        return [recipe] + [recipe.drop(name) for name, _ in recipe.ingredients]
+        return [recipe] + [_leave_out(recipe, name) for name, _ in recipe.ingredients]
     raise SweepError(f"unknown sweep kind {kind!r}; expected one of {', '.join(KINDS)}")
+
+
+def _leave_out(recipe: Any, name: str) -> Any:
+    """The recipe without `name`; where later ingredients require it, without them too (a leave-one-out
+    of Muon must also leave out Muon's momentum warm-up), and the variant says so."""
+    try:
+        return recipe.drop(name)
+    except Exception as e:   # the recipe's own message says which ingredient requires it
+        deps = _dependents(recipe, name)
+        if not deps:
+            raise SweepError(f"cannot leave {name!r} out of {recipe.name}: {e}") from None
+        return recipe.drop(name, *deps)
+
+
+def _dependents(recipe: Any, name: str) -> list[str]:
+    """Ingredients of the recipe that require `name`, directly or through another."""
+    from remix.ingredient import get
+    names = [n for n, _ in recipe.ingredients]
+    out = {name}
+    grew = True
+    while grew:
+        grew = False
+        for n in names:
+            if n not in out and set(get(n).requires) & out:
+                out.add(n)
+                grew = True
+    return [n for n in names if n in out and n != name]
 
 
 def _steps_of(plan: Any) -> int:

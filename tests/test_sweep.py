@@ -392,3 +392,13 @@ def test_status_tells_a_live_run_from_one_a_killed_runner_left(tmp_path):
     (path, manifest), = sw.manifests(tmp_path)
     states = [r.state for r in sw.sweep_progress(path, manifest, store).runs]
     assert states == ["done", "interrupted", "pending", "running", "pending"]
+
+
+def test_leave_each_out_of_muon_baseline_drops_dependents_along():
+    from remix.recipe import load_recipe
+    from remix.runner import RunOptions
+    s = sw.plan_sweep(load_recipe(TESTS.parent / "recipes" / "muon_baseline.toml"), kind="each",
+                      options=RunOptions(scale="tiny", device="cpu"))
+    labels = [r.label for r in s.runs]
+    assert "-muon,-muon_momentum_warmup" in labels and "-muon_momentum_warmup" in labels
+    assert labels[0] == labels[-1] == "muon_baseline" and s.runs[-1].role == "slope"
