@@ -236,13 +236,13 @@ def interaction_table(marginal: pd.DataFrame, loo: pd.DataFrame) -> pd.DataFrame
     for t in ([] if not len(loo) else loo.itertuples()):
         rows.append({"context": t.context, "ingredient": t.ingredient, "recipe": t.recipe, "metric": t.metric,
                      "effect": -t.cost, "effect_hw": t.cost_hw, "verdict": t.verdict, "significant": t.significant,
-                     "source": "leave-one-out"})
+                     "source": "leave-one-out", "mode": t.mode})
     have = {(r["context"], r["ingredient"], r["recipe"]) for r in rows}
     for t in ([] if not len(marginal) else marginal.itertuples()):
         if (t.context, t.ingredient, t.recipe) not in have:
             rows.append({"context": t.context, "ingredient": t.ingredient, "recipe": t.recipe, "metric": t.metric,
                          "effect": t.delta, "effect_hw": t.delta_hw, "verdict": t.verdict,
-                         "significant": t.significant, "source": "prefix Δ"})
+                         "significant": t.significant, "source": "prefix Δ", "mode": t.mode})
     df = pd.DataFrame(rows)
     if not len(df):
         return df

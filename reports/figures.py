@@ -248,7 +248,8 @@ def leave_one_out(loo: pd.DataFrame, recipe: str, context: str, out: Path, stem:
                 else "final val loss without it − with it")
         ax.set_xlabel(what)
         ax.set_title(f"Leave one out: what removing each ingredient of {recipe} costs", pad=18)
-        _subtitle(ax, f"{context} · ranked only where p<0.05; grey: within noise or untested")
+        modes = ", ".join(sorted(set(loo["mode"]))) if metric == "time" else "final loss at the planned steps"
+        _subtitle(ax, f"{context} · mode: {modes} · ranked only where p<0.05; grey: within noise or untested")
         return _save(fig, out, stem)
 
 
@@ -285,6 +286,7 @@ def interaction(df: pd.DataFrame, context: str, out: Path, stem: str) -> list[Pa
                       else "final val loss with it − without it")
         ax.set_title("The same ingredient under different recipes", pad=18)
         sources = ", ".join(sorted(df.source.unique()))
-        _subtitle(ax, f"{context} · from {sources} · faded/hatched: within noise or untested")
+        modes = f" · mode: {', '.join(sorted(set(df['mode'])))}" if "mode" in df.columns else ""
+        _subtitle(ax, f"{context} · from {sources}{modes} · faded/hatched: within noise or untested")
         ax.legend(loc="best")
         return _save(fig, out, stem)

@@ -154,7 +154,7 @@ def interaction_section(df: pd.DataFrame) -> str:
                 continue
             r = r.iloc[0]
             v = time_pm(r.effect, r.effect_hw, unit, signed=True) if metric == "time" else pm(r.effect, r.effect_hw, "{:+.4f}")
-            cells.append(f"{v} ({r.verdict}; {r.source})")
+            cells.append(f"{v} ({r.verdict}; {r.source}, {r.mode})")
         rows.append([ing, *cells])
     return table(["ingredient", *(f"effect under {r}" for r in recipes)], rows)
 
