@@ -26,6 +26,9 @@ from scipy import stats as _st
 
 EXACT, CHEAP, NONE = "exact", "cheap", "none"
 NEAR = 1.15      # how far (in step ratio) a neighbour of the bracket may lie and still join the fit
+# A local slope says little about a loss far from where it was measured: a cheap estimate more than
+# FAR (relative) away from its run is flagged, one beyond ×MAX_REACH either way is refused.
+FAR, MAX_REACH = 0.25, 4.0
 
 
 @dataclass(frozen=True)
@@ -172,10 +175,13 @@ def cheap(point: Point, target: float, slope: float | None, slope_from: str = ""
         return TimeToTarget(NONE, n_points=1, ms_per_step=point.ms_per_step, slope=slope, slope_from=slope_from,
                             note="the measured slope is not negative: loss does not fall with steps there")
     steps = point.steps + (target - point.loss) / slope
-    if steps <= 0:
+    ratio = steps / point.steps
+    if not 1 / MAX_REACH <= ratio <= MAX_REACH:
         return TimeToTarget(NONE, n_points=1, ms_per_step=point.ms_per_step, slope=slope, slope_from=slope_from,
-                            note="the loss gap is too large for a local slope to bridge")
-    return TimeToTarget(CHEAP, float(steps), None, None, point.ms_per_step, 1, slope, slope_from)
+                            note=f"the loss gap is too large for a local slope to bridge (it would say "
+                                 f"{max(steps, 0):,.0f} steps from a run of {point.steps:,}); run near the target")
+    note = f"extrapolated {ratio - 1:+.0%} beyond the run: indicative only" if abs(ratio - 1) > FAR else ""
+    return TimeToTarget(CHEAP, float(steps), None, None, point.ms_per_step, 1, slope, slope_from, note)
 
 
 # --- choosing a mode -----------------------------------------------------------------------------
