@@ -180,7 +180,7 @@ def cheap(point: Point, target: float, slope: float | None, slope_from: str = ""
         return TimeToTarget(NONE, n_points=1, ms_per_step=point.ms_per_step, slope=slope, slope_from=slope_from,
                             note=f"the loss gap is too large for a local slope to bridge (it would say "
                                  f"{max(steps, 0):,.0f} steps from a run of {point.steps:,}); run near the target")
-    note = f"extrapolated {ratio - 1:+.0%} beyond the run: indicative only" if abs(ratio - 1) > FAR else ""
+    note = f"extrapolated {ratio - 1:+.0%} from the run's steps: indicative only" if abs(ratio - 1) > FAR else ""
     return TimeToTarget(CHEAP, float(steps), None, None, point.ms_per_step, 1, slope, slope_from, note)
 
 

@@ -112,6 +112,6 @@ def test_cheap_mode_flags_far_extrapolation_and_refuses_absurd_reach():
     near = ttt.cheap(Point(2000, TARGET + 0.0045), TARGET, -4.5e-5)
     assert near.steps == pytest.approx(2100) and near.note == ""
     far = ttt.cheap(Point(2000, TARGET + 0.045), TARGET, -4.5e-5)       # 3000 steps: +50%
-    assert far.mode == ttt.CHEAP and "extrapolated +50%" in far.note
+    assert far.mode == ttt.CHEAP and "extrapolated +50% from the run" in far.note
     absurd = ttt.cheap(Point(120, 2.77), TARGET, -0.0046)                 # would need 9 steps
     assert absurd.mode == ttt.NONE and "too large" in absurd.note
