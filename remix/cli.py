@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from remix.recipe import Recipe, RecipeError, load_recipe
-from remix.runner import RunOptions
+from remix.options import RunOptions
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Replay the nanoGPT speedrun as toggleable ingredients and measure what each is worth.")
@@ -38,7 +38,7 @@ def parse_set(item: str) -> tuple[str, Any]:
     return path.strip(), value
 
 
-def run_options(seed, scale, steps, sets, device, results) -> RunOptions:
+def run_options(seed, scale, steps, sets, device, results, target=None) -> RunOptions:
     if scale not in (None, "tiny"):
         fail(f"--scale {scale!r}: expected tiny")
     if steps is not None and steps <= 0:
@@ -49,8 +49,10 @@ def run_options(seed, scale, steps, sets, device, results) -> RunOptions:
         import torch
         if not torch.cuda.is_available():
             fail("--device cuda: no CUDA device is visible")
+    if target is not None and target <= 0:
+        fail(f"--target {target}: expected a positive val loss")
     return RunOptions(seed=seed, scale=scale, steps=steps, sets=tuple(parse_set(s) for s in sets), device=device,
-                      results=str(results), world=int(os.environ.get("WORLD_SIZE", "1")))
+                      results=str(results), world=int(os.environ.get("WORLD_SIZE", "1")), target=target)
 
 
 def load(path: Path) -> Recipe:
@@ -64,7 +66,12 @@ def load(path: Path) -> Recipe:
 Seed = typer.Option(None, "--seed", help="Random seed (default: the recipe's).")
 Scale = typer.Option(None, "--scale", help="tiny: shrink the recipe to run on a CPU in seconds.")
 Steps = typer.Option(None, "--steps", help="Training steps (the schedule scales with them).")
-Out = typer.Option(Path("results"), "--out", help="Directory of run records.")
+Out = typer.Option(Path("results"), "--out", "--results", help="Directory of run records.")
+Target = typer.Option(None, "--target", help="Target val loss (default: the recipe's; tiny scale: 2.4).")
+TTT = typer.Option("cheap", "--ttt", help="Time-to-target for sweeps: cheap (one run per variant, slope from "
+                                         "a second step count) or exact (a search over step counts).")
+Tol = typer.Option(0.02, "--tol", help="Exact mode: stop when the bracket is within this fraction of the steps.")
+Executor = typer.Option("auto", "--executor", help="auto, inprocess or per-gpu (one run per visible GPU).")
 Device = typer.Option(None, "--device", help="cpu or cuda (default: cuda when available).")
 Sets = typer.Option([], "--set", help="Override a spec path, e.g. --set optim.hidden.lr=0.04 (repeatable).")
 Force = typer.Option(False, "--force", help="Train again even if a finished record with this identity exists.")
@@ -76,10 +83,12 @@ def run(recipe: Path = typer.Argument(..., help="A recipe TOML file."), seed: Op
         scale: Optional[str] = Scale, steps: Optional[int] = Steps, out_dir: Path = Out,
         device: Optional[str] = Device, set_: list[str] = Sets, force: bool = Force,
         prefixes: bool = typer.Option(False, "--prefixes", help="Train the base, then each prefix of the order."),
-        seeds: int = Seeds):
+        seeds: int = Seeds, target: Optional[float] = Target, ttt: str = TTT, tol: float = Tol,
+        executor: str = Executor):
     """Train a recipe (or each prefix of its order) and write one record per run."""
-    options = run_options(seed, scale, steps, set_, device, out_dir)
-    execute(load(recipe), options, kind="prefixes" if prefixes else "single", seeds=seeds, force=force)
+    options = run_options(seed, scale, steps, set_, device, out_dir, target)
+    execute(load(recipe), options, kind="prefixes" if prefixes else "single", seeds=seeds, force=force,
+            ttt=ttt, tol=tol, executor=executor)
 
 
 @app.command()
@@ -89,14 +98,16 @@ def ablate(recipe: Path = typer.Argument(..., help="A recipe TOML file."),
            each: bool = typer.Option(False, "--each", help="Leave each ingredient out in turn."),
            seed: Optional[int] = Seed, scale: Optional[str] = Scale, steps: Optional[int] = Steps,
            out_dir: Path = Out, device: Optional[str] = Device, set_: list[str] = Sets, force: bool = Force,
-           seeds: int = Seeds):
+           seeds: int = Seeds, target: Optional[float] = Target, ttt: str = TTT, tol: float = Tol,
+           executor: str = Executor):
     """Train the recipe less (--drop) or plus (--add) ingredients, or leave each out in turn (--each)."""
-    options = run_options(seed, scale, steps, set_, device, out_dir)
+    options = run_options(seed, scale, steps, set_, device, out_dir, target)
+    sweep_args = dict(seeds=seeds, force=force, ttt=ttt, tol=tol, executor=executor)
     base = load(recipe)
     if each:
         if drop or add:
             fail("--each leaves every ingredient out in turn; it takes no --drop or --add")
-        execute(base, options, kind="each", seeds=seeds, force=force)
+        execute(base, options, kind="each", **sweep_args)
         return
     if not drop and not add:
         fail("ablate needs --drop NAME, --add NAME[@POSITION] or --each")
@@ -109,18 +120,27 @@ def ablate(recipe: Path = typer.Argument(..., help="A recipe TOML file."),
             variant = variant.add(name, int(pos) if pos else None)
     except RecipeError as e:
         fail(str(e))
-    execute(variant, options, kind="single", seeds=seeds, force=force)
+    execute(variant, options, kind="single", **sweep_args)
 
 
-def execute(recipe: Recipe, options: RunOptions, *, kind: str, seeds: int, force: bool) -> None:
+def execute(recipe: Recipe, options: RunOptions, *, kind: str, seeds: int, force: bool, ttt: str = "cheap",
+            tol: float = 0.02, executor: str = "auto") -> None:
     from remix.data import DataError
+    from remix.executors import ExecutorError
     from remix.results import ResultStore
     from remix.runner import execute_plan, plan_run
+    from remix.sweep import SweepError, SweepFailed
     if seeds < 1:
         fail(f"--seeds {seeds}: expected at least 1")
+    if ttt not in ("cheap", "exact"):
+        fail(f"--ttt {ttt!r}: expected cheap or exact")
+    if executor not in ("auto", "inprocess", "per-gpu"):
+        fail(f"--executor {executor!r}: expected auto, inprocess or per-gpu")
+    if not 0 < tol < 1:
+        fail(f"--tol {tol}: expected a fraction between 0 and 1")
     store = ResultStore(options.results)
     try:
-        if kind == "single" and seeds == 1:
+        if kind == "single" and seeds == 1 and ttt == "cheap" and executor != "per-gpu":
             plan = plan_run(recipe, options)
             done = store.finished(plan.identity)
             if done is not None and not force:
@@ -130,13 +150,24 @@ def execute(recipe: Recipe, options: RunOptions, *, kind: str, seeds: int, force
             result = execute_plan(plan, store, force=force)
             summarize(result, store)
             return
-        from remix.sweep import plan_sweep, run_sweep
-        sweep = plan_sweep(recipe, kind=kind, seeds=seeds, options=options)
-        out.print(f"sweep {sweep.id}: {len(sweep.plans)} runs ({kind}, {seeds} seed(s))")
-        for result in run_sweep(sweep, store, force=force):
+        from remix.sweep import plan_sweep, run_sweep, search_sweep
+        if ttt == "exact":
+            out.print(f"exact time-to-target: searching step counts ({kind}, {seeds} seed(s), tol {tol})")
+            sweep = search_sweep(recipe, kind=kind, seeds=seeds, options=options, store=store, executor=executor,
+                                 tol=tol, force=force)
+            results = [r for r in (store.find(run.identity) for run in sweep.runs) if r is not None]
+        else:
+            sweep = plan_sweep(recipe, kind=kind, seeds=seeds, options=options)
+            out.print(f"sweep {sweep.id}: {len(sweep.plans)} runs ({kind}, {seeds} seed(s))")
+            results = run_sweep(sweep, store, executor=executor, force=force)
+        for result in results:
             summarize(result, store)
-    except (RecipeError, DataError) as e:
+    except (RecipeError, DataError, SweepError, ExecutorError) as e:
         fail(str(e))
+    except SweepFailed as e:
+        for result in e.results:
+            summarize(result, store)
+        fail(str(e), code=1)
     except KeyboardInterrupt:
         fail("interrupted: the record says so (status interrupted); run again to redo it", code=130)
 
@@ -216,21 +247,12 @@ def ingredients(as_json: bool = typer.Option(False, "--json", help="Print the ca
 
 def _mount() -> None:
     """Sub-commands that live with their features."""
-    try:
-        from remix.data.cli import app as data_app
-        app.add_typer(data_app, name="data", help="Get FineWeb, or tokenize your own text into shards.")
-    except ImportError:
-        pass
-    try:
-        from history.cli import app as history_app
-        app.add_typer(history_app, name="history", help="The speedrun's records, and a clone's history.")
-    except ImportError:
-        pass
-    try:
-        from remix.cli_sweeps import register
-        register(app)
-    except ImportError:
-        pass
+    from history.cli import app as history_app
+    from remix.cli_sweeps import register
+    from remix.data.cli import app as data_app
+    app.add_typer(data_app, name="data", help="Get FineWeb, or tokenize your own text into shards.")
+    app.add_typer(history_app, name="history", help="The speedrun's records, and a clone's history.")
+    register(app)
 
 
 def main() -> None:

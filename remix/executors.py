@@ -195,16 +195,6 @@ def _die_with_parent() -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
 
-def _load_components() -> None:
-    """A fresh process has empty component registries until the ingredient modules are imported (the
-    parent filled its own while loading the recipe); a plan names components only by name."""
-    try:
-        from remix.ingredient import catalogue
-    except ImportError:
-        return
-    catalogue()
-
-
 def _term_as_interrupt(signum, frame):
     # turn SIGTERM into KeyboardInterrupt so the runner's interrupt handling marks the record
     raise KeyboardInterrupt(f"signal {signum}")
@@ -222,8 +212,6 @@ def main(argv: list[str] | None = None) -> int:
     _die_with_parent()
     signal.signal(signal.SIGTERM, _term_as_interrupt)
     execute = load_callable(args.execute)
-    if args.execute == DEFAULT_EXECUTE:
-        _load_components()
     task = pickle.loads(args.task.read_bytes())
     try:
         _execute(execute, task, ResultStore(args.results), args.force)

@@ -7,26 +7,15 @@ process per GPU, torchrun, Slurm) can take the same list.
 from __future__ import annotations
 
 import datetime as _dt
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
 
 from remix import env
+from remix.options import RunOptions
 from remix.recipe import Recipe, RecipeError
 from remix.results import ResultStore, RunResult
-from remix.scale import apply_scale
+from remix.scale import SCALE_TARGETS, apply_scale
 from remix.spec import Spec, SpecError, stable_hash
 from remix.validate import validate_spec
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    seed: int | None = None               # None: the recipe's seed
-    scale: str | None = None              # "tiny" shrinks any recipe (remix.scale)
-    steps: int | None = None              # the schedule scales with it
-    sets: tuple[tuple[str, Any], ...] = ()  # --set path=value, applied last
-    device: str | None = None             # cpu | cuda; None: cuda when available
-    results: str = "results"
-    world: int = 1                        # devices the run will use (torchrun's WORLD_SIZE)
 
 
 @dataclass(frozen=True)
@@ -70,6 +59,11 @@ def resolve_spec(recipe: Recipe, options: RunOptions) -> tuple[Spec, dict[str, s
 
 
 def plan_run(recipe: Recipe, options: RunOptions = RunOptions()) -> RunPlan:
+    target = options.target if options.target is not None else SCALE_TARGETS.get(options.scale)
+    if target is not None:
+        if target <= 0:
+            raise RecipeError(recipe.path, "target", f"must be a positive val loss, got {target}")
+        recipe = replace(recipe, target=target)
     spec, source = resolve_spec(recipe, options)
     device = options.device or _default_device()
     seed = recipe.seed if options.seed is None else options.seed

@@ -11,6 +11,7 @@ from remix.distributed import setup
 from remix.results import ResultStore, RunResult
 from remix.runner import RunPlan, new_result
 from remix.trainer import Diverged, Trainer
+from remix.validate import load_components
 
 
 def _now() -> str:
@@ -18,11 +19,12 @@ def _now() -> str:
 
 
 def check_data(plan: RunPlan):
-    spec = plan.spec
+    spec, world = plan.spec, plan.hardware["device_count"]
+    e, t = spec.eval, spec.train
     dataset = open_dataset(spec.data.source)
-    dataset.check(val_tokens_needed=spec.eval.tokens + 1,
-                  train_tokens_needed=spec.train.steps * spec.train.tokens_per_step + 1,
-                  allow_epochs=spec.data.allow_epochs)
+    dataset.check(val_tokens_needed=e.tokens, train_tokens_needed=t.steps * t.tokens_per_step,
+                  allow_epochs=spec.data.allow_epochs, batch_tokens=t.tokens_per_step,
+                  val_batch_tokens=world * (e.device_batch or t.device_batch) * (e.seq_len or t.seq_len))
     if dataset.vocab_size > spec.model.vocab_size:
         raise DataError(f"{dataset.name}: token ids go up to {dataset.vocab_size - 1}, but model.vocab_size is "
                         f"{spec.model.vocab_size}")
@@ -30,6 +32,7 @@ def check_data(plan: RunPlan):
 
 
 def train_plan(plan: RunPlan, store: ResultStore, *, progress: bool = True, sweep: dict | None = None) -> RunResult:
+    load_components()   # a fresh worker process (torchrun, Slurm, one per GPU) starts with empty registries
     dataset = check_data(plan)   # before any device time is spent
     dist = setup(plan.hardware["device"])
     result = new_result(plan, sweep)

@@ -28,7 +28,7 @@ def _positive(spec: Spec, *paths: str) -> None:
 
 def validate_spec(spec: Spec, *, world: int = 1) -> None:
     """Raises SpecError naming the path of the first problem."""
-    _load_components()
+    load_components()
     for path, allowed in CHOICES.items():
         if spec.get(path) not in allowed:
             raise SpecError(path, f"{path} must be one of {', '.join(allowed)}, got {spec.get(path)!r}")
@@ -87,7 +87,7 @@ def _check_partition(spec: Spec) -> None:
         raise SpecError("optim", f"optim: {err}") from None
 
 
-def _load_components() -> None:
+def load_components() -> None:
     """Registers the engine's and every ingredient's components."""
     import remix.data  # noqa: F401
     import remix.model  # noqa: F401

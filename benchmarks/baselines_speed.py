@@ -1,0 +1,106 @@
+"""remix's A and M recipes against the reference scripts, same GPU, same data, same step count.
+
+Run on a GPU machine from the repository root:
+
+    python3 benchmarks/baselines_speed.py --data DIR --ref DIR [--steps 200] [--which M A]
+
+--data: a directory with *_train_*.bin / *_val_*.bin shards (e.g. a copy of ../shared/data).
+--ref:  a directory holding train_gpt_M.py and train_gpt_A.py of flukeskywalker/modded-nanogpt-remixed
+        (fetched read-only; never committed). They are patched in a temporary directory: no 8-GPU assert,
+        the data paths, the step count, validation every --val-every steps.
+
+On one GPU the reference trains one 65,536-token row per step (its global batch is world_size rows),
+so remix runs with train.tokens_per_step = 65,536 as well: the same math, step for step.
+Prints ms/step between the two last validations (steady state, validation excluded), tokens/s, val
+losses and peak memory, side by side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+RECIPES = {"M": "recipes/muon_baseline.toml", "A": "recipes/adamw_baseline.toml"}
+SCRIPTS = {"M": "train_gpt_M.py", "A": "train_gpt_A.py"}
+ROW = 65536
+VAL_LINE = re.compile(r"step:(\d+)/\d+ val_loss:([\d.]+) train_time:(\d+)ms")
+PEAK = re.compile(r"peak memory allocated: (\d+) MiB")
+
+
+def run_remix(which: str, data: Path, steps: int, val_every: int, out: Path) -> dict:
+    cmd = [sys.executable, "-m", "remix", "run", RECIPES[which], "--steps", str(steps), "--force",
+           "--set", f"train.tokens_per_step={ROW}", "--set", f"eval.every={val_every}",
+           "--set", f"data.source='{data}'", "--out", str(out)]
+    subprocess.run(cmd, check=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    record = max(out.glob(f"{Path(RECIPES[which]).stem}-*.json"), key=lambda p: p.stat().st_mtime)
+    d = json.loads(record.read_text())
+    vals = {p["step"]: (p["val_loss"], p["train_time_ms"]) for p in d["curve"] if p["val_loss"] is not None}
+    return {"vals": vals, "peak_mib": d["peak_memory_mib"]}
+
+
+def patch_reference(source: Path, data: Path, steps: int, val_every: int) -> str:
+    text = source.read_text()
+    text = text.replace("assert world_size == 8", "assert world_size >= 1")
+    text = re.sub(r'train_files = "[^"]*"', f'train_files = "{data}/*_train_*.bin"', text)
+    text = re.sub(r'val_files = "[^"]*"', f'val_files = "{data}/*_val_*.bin"', text)
+    text = re.sub(r"num_iterations = \d+", f"num_iterations = {steps}", text)
+    text = re.sub(r"val_loss_every = \d+", f"val_loss_every = {val_every}", text)
+    return text
+
+
+def run_reference(which: str, ref: Path, data: Path, steps: int, val_every: int) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp) / SCRIPTS[which]
+        script.write_text(patch_reference(ref / SCRIPTS[which], data.resolve(), steps, val_every))
+        proc = subprocess.run(["torchrun", "--standalone", "--nproc_per_node=1", str(script)], cwd=tmp,
+                              capture_output=True, text=True)
+        log = proc.stdout + proc.stderr
+        if proc.returncode != 0:
+            print(log[-4000:])
+            raise SystemExit(f"reference {which} failed")
+    vals = {int(s): (float(v), float(t)) for s, v, t in VAL_LINE.findall(log)}
+    peak = PEAK.search(log)
+    return {"vals": vals, "peak_mib": float(peak.group(1)) if peak else None}
+
+
+def steady_ms(vals: dict) -> float:
+    (s0, (_, t0)), (s1, (_, t1)) = sorted(vals.items())[-2:]
+    return (t1 - t0) / (s1 - s0)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", type=Path, required=True)
+    p.add_argument("--ref", type=Path, required=True)
+    p.add_argument("--steps", type=int, default=200)
+    p.add_argument("--val-every", type=int, default=100)
+    p.add_argument("--which", nargs="+", default=["M", "A"], choices=["M", "A"])
+    p.add_argument("--out", type=Path, default=Path(os.environ.get("OUT", "bench-out")))
+    args = p.parse_args()
+    rows = {}
+    for which in args.which:
+        rows[f"remix {which}"] = run_remix(which, args.data, args.steps, args.val_every, args.out / "records")
+        rows[f"reference {which}"] = run_reference(which, args.ref, args.data, args.steps, args.val_every)
+    summary = {}
+    print(f"\n{'run':<13} {'ms/step':>8} {'tokens/s':>10} {'peak MiB':>9}  val loss by step")
+    for name, r in rows.items():
+        ms = steady_ms(r["vals"])
+        losses = "  ".join(f"{s}: {v:.4f}" for s, (v, _) in sorted(r["vals"].items()))
+        print(f"{name:<13} {ms:>8.1f} {ROW / ms * 1000:>10,.0f} {r['peak_mib'] or 0:>9,.0f}  {losses}")
+        summary[name] = {"ms_per_step": ms, "tokens_per_s": ROW / ms * 1000, "peak_mib": r["peak_mib"],
+                         "val_loss": {s: v for s, (v, _) in r["vals"].items()}}
+    for which in args.which:
+        ratio = steady_ms(rows[f"reference {which}"]["vals"]) / steady_ms(rows[f"remix {which}"]["vals"])
+        print(f"{which}: remix runs at {ratio:.3f}x the reference's tokens/s")
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "baselines_speed.json").write_text(json.dumps(summary, indent=1))
+
+
+if __name__ == "__main__":
+    main()

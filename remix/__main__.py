@@ -1,0 +1,3 @@
+from remix.cli import main
+
+main()

@@ -1,0 +1,22 @@
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+RECIPES = ROOT / "recipes"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _cache(tmp_path_factory):
+    """The embedded corpus is built once per session into a private cache."""
+    os.environ.setdefault("REMIX_CACHE", str(tmp_path_factory.mktemp("remix-cache")))
+
+
+@pytest.fixture
+def write_recipe(tmp_path):
+    def write(text: str, name: str = "r.toml") -> Path:
+        path = tmp_path / name
+        path.write_text(text)
+        return path
+    return write
