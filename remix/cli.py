@@ -173,6 +173,8 @@ def execute(recipe: Recipe, options: RunOptions, *, kind: str, seeds: int, force
 
 
 def summarize(result, store) -> None:
+    if os.environ.get("RANK", "0") != "0":
+        return   # under torchrun, one line per run, from rank 0
     loss = f"{result.final_val_loss:.4f}" if result.final_val_loss is not None else "-"
     hit = {True: "[green]reached[/green]", False: "[red]missed[/red]", None: "-"}[result.reached_target]
     ms = f"{result.ms_per_step:.1f} ms/step" if result.ms_per_step else ""
