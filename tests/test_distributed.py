@@ -21,10 +21,10 @@ def val_losses(out):
 @pytest.mark.skipif(shutil.which("torchrun") is None, reason="torchrun is not on PATH")
 def test_two_processes_equal_one_with_accumulation(tmp_path):
     two, one = tmp_path / "two", tmp_path / "one"
-    subprocess.run(["torchrun", "--nproc_per_node=2", "-m", "remix", *ARGS, "--out", str(two)], cwd=ROOT,
-                   check=True, capture_output=True)
-    subprocess.run([sys.executable, "-m", "remix", *ARGS, "--out", str(one)], cwd=ROOT, check=True,
-                   capture_output=True)
+    for cmd, out in ((["torchrun", "--standalone", "--nproc_per_node=2"], two), ([sys.executable], one)):
+        proc = subprocess.run([*cmd, "-m", "remix", *ARGS, "--out", str(out)], cwd=ROOT, capture_output=True,
+                              text=True)
+        assert proc.returncode == 0, proc.stderr[-3000:]
     (n2, losses2), (n1, losses1) = val_losses(two), val_losses(one)
     assert (n2, n1) == (2, 1) and len(losses1) == 3
     assert losses2 == pytest.approx(losses1, abs=1e-5)
