@@ -196,9 +196,9 @@ class Muon(torch.optim.Optimizer):
 
     def _momentum_buffer(self, p: torch.Tensor) -> torch.Tensor:
         state = self.state[p]
-        if "momentum_buffer" not in state:
-            state["momentum_buffer"] = torch.zeros_like(p)
-        return state["momentum_buffer"]
+        if "momentum" not in state:   # created on first use, so a restored empty state starts from zero
+            state["momentum"] = torch.zeros_like(p)
+        return state["momentum"]
 
     def _apply(self, group: dict, bucket: _Bucket, updates: torch.Tensor) -> None:
         params, like = bucket.params, bucket.params[0]

@@ -69,7 +69,7 @@ class RunResult:
 
 def write_atomic(path: Path, payload: dict[str, Any]) -> None:
     """Writes JSON to a temp file in the same directory, then renames: readers never see half a record."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    os.makedirs(path.parent, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w") as f:

@@ -25,6 +25,7 @@ from remix.results import CurvePoint, RunResult
 from remix.spec import Spec
 
 LOG_EVERY = 25   # steps between host syncs for the train loss (a sync drains the launch queue)
+FP32_MATMUL = "high"   # TF32 for any fp32 matmul, as llm.c and the speedrun's scripts
 
 
 class Diverged(RuntimeError):
@@ -61,7 +62,7 @@ def accumulation(spec: Spec, world: int) -> int:
 class Trainer:
     def __init__(self, spec: Spec, dataset: Dataset, dist: Dist, seed: int):
         self.spec, self.dataset, self.dist = spec, dataset, dist
-        torch.set_float32_matmul_precision("high")   # TF32 for any fp32 matmul, as llm.c and the speedrun
+        torch.set_float32_matmul_precision(FP32_MATMUL)
         torch.manual_seed(seed)
         self.model = build_model(spec.model, bos_id=dataset.bos_id, device=dist.device)
         if dist.world > 1:   # every rank starts from rank 0's weights

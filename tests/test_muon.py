@@ -112,7 +112,7 @@ def test_bf16_parameters_keep_bf16_state():
     want = reference_updates(grads, [0.95, 0.95], lr=0.05, nesterov=True)
     assert rel_err(got[0], want[0]) < BF16_NS_TOL                 # from zero weights: no rounding of p + dp
     (state,) = opt.state.values()
-    assert state["momentum_buffer"].dtype == torch.bfloat16
+    assert state["momentum"].dtype == torch.bfloat16
 
 
 def test_shape_scale():

@@ -42,7 +42,7 @@ def write_shard(path: str | os.PathLike, tokens) -> Path:
                         f"got min {int(arr.min())}, max {int(arr.max())}")
     if arr.size >= 2**31:
         raise DataError(f"{path}: {arr.size} tokens do not fit the int32 count of the header")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    os.makedirs(path.parent, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
