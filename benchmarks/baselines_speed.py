@@ -2,7 +2,7 @@
 
 Run on a GPU machine from the repository root:
 
-    python3 benchmarks/baselines_speed.py --data DIR --ref DIR [--steps 200] [--which M A]
+    python3 benchmarks/baselines_speed.py --data DIR --ref DIR [--steps 200] [--which M A] [--repeat N]
 
 --data: a directory with *_train_*.bin / *_val_*.bin shards (e.g. a copy of ../shared/data).
 --ref:  a directory holding train_gpt_M.py and train_gpt_A.py of flukeskywalker/modded-nanogpt-remixed
@@ -12,7 +12,8 @@ Run on a GPU machine from the repository root:
 On one GPU the reference trains one 65,536-token row per step (its global batch is world_size rows),
 so remix runs with train.tokens_per_step = 65,536 as well: the same math, step for step.
 Prints ms/step between the two last validations (steady state, validation excluded), tokens/s, val
-losses and peak memory, side by side.
+losses and peak memory, side by side; with --repeat N the pairs run N times, alternating, and the
+ratio is taken between medians. --val-tokens shortens validation for speed-only repeats.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import argparse
 import json
 import os
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -33,9 +35,10 @@ VAL_LINE = re.compile(r"step:(\d+)/\d+ val_loss:([\d.]+) train_time:(\d+)ms")
 PEAK = re.compile(r"peak memory allocated: (\d+) MiB")
 
 
-def run_remix(which: str, data: Path, steps: int, val_every: int, out: Path) -> dict:
+def run_remix(which: str, data: Path, steps: int, val_every: int, val_tokens: int, out: Path) -> dict:
     cmd = [sys.executable, "-m", "remix", "run", RECIPES[which], "--steps", str(steps), "--force",
            "--set", f"train.tokens_per_step={ROW}", "--set", f"eval.every={val_every}",
+           "--set", f"eval.tokens={val_tokens}",
            "--set", f"data.source='{data}'", "--out", str(out)]
     subprocess.run(cmd, check=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     record = max(out.glob(f"{Path(RECIPES[which]).stem}-*.json"), key=lambda p: p.stat().st_mtime)
@@ -44,20 +47,21 @@ def run_remix(which: str, data: Path, steps: int, val_every: int, out: Path) -> 
     return {"vals": vals, "peak_mib": d["peak_memory_mib"]}
 
 
-def patch_reference(source: Path, data: Path, steps: int, val_every: int) -> str:
+def patch_reference(source: Path, data: Path, steps: int, val_every: int, val_tokens: int = 10485760) -> str:
     text = source.read_text()
     text = text.replace("assert world_size == 8", "assert world_size >= 1")
     text = re.sub(r'train_files = "[^"]*"', f'train_files = "{data}/*_train_*.bin"', text)
     text = re.sub(r'val_files = "[^"]*"', f'val_files = "{data}/*_val_*.bin"', text)
     text = re.sub(r"num_iterations = \d+", f"num_iterations = {steps}", text)
     text = re.sub(r"val_loss_every = \d+", f"val_loss_every = {val_every}", text)
+    text = re.sub(r"val_tokens = \d+", f"val_tokens = {val_tokens}", text)
     return text
 
 
-def run_reference(which: str, ref: Path, data: Path, steps: int, val_every: int) -> dict:
+def run_reference(which: str, ref: Path, data: Path, steps: int, val_every: int, val_tokens: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / SCRIPTS[which]
-        script.write_text(patch_reference(ref / SCRIPTS[which], data.resolve(), steps, val_every))
+        script.write_text(patch_reference(ref / SCRIPTS[which], data.resolve(), steps, val_every, val_tokens))
         proc = subprocess.run(["torchrun", "--standalone", "--nproc_per_node=1", str(script)], cwd=tmp,
                               capture_output=True, text=True)
         log = proc.stdout + proc.stderr
@@ -81,23 +85,31 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=200)
     p.add_argument("--val-every", type=int, default=100)
     p.add_argument("--which", nargs="+", default=["M", "A"], choices=["M", "A"])
+    p.add_argument("--repeat", type=int, default=1)
+    p.add_argument("--val-tokens", type=int, default=10485760)
     p.add_argument("--out", type=Path, default=Path(os.environ.get("OUT", "bench-out")))
     args = p.parse_args()
-    rows = {}
+    runs: dict[str, list[dict]] = {}
     for which in args.which:
-        rows[f"remix {which}"] = run_remix(which, args.data, args.steps, args.val_every, args.out / "records")
-        rows[f"reference {which}"] = run_reference(which, args.ref, args.data, args.steps, args.val_every)
+        for _ in range(args.repeat):
+            runs.setdefault(f"remix {which}", []).append(
+                run_remix(which, args.data, args.steps, args.val_every, args.val_tokens, args.out / "records"))
+            runs.setdefault(f"reference {which}", []).append(
+                run_reference(which, args.ref, args.data, args.steps, args.val_every, args.val_tokens))
     summary = {}
     print(f"\n{'run':<13} {'ms/step':>8} {'tokens/s':>10} {'peak MiB':>9}  val loss by step")
-    for name, r in rows.items():
-        ms = steady_ms(r["vals"])
-        losses = "  ".join(f"{s}: {v:.4f}" for s, (v, _) in sorted(r["vals"].items()))
-        print(f"{name:<13} {ms:>8.1f} {ROW / ms * 1000:>10,.0f} {r['peak_mib'] or 0:>9,.0f}  {losses}")
-        summary[name] = {"ms_per_step": ms, "tokens_per_s": ROW / ms * 1000, "peak_mib": r["peak_mib"],
-                         "val_loss": {s: v for s, (v, _) in r["vals"].items()}}
+    for name, samples in runs.items():
+        for r in samples:
+            ms = steady_ms(r["vals"])
+            losses = "  ".join(f"{s}: {v:.4f}" for s, (v, _) in sorted(r["vals"].items()))
+            print(f"{name:<13} {ms:>8.1f} {ROW / ms * 1000:>10,.0f} {r['peak_mib'] or 0:>9,.0f}  {losses}")
+        summary[name] = [{"ms_per_step": steady_ms(r["vals"]), "peak_mib": r["peak_mib"],
+                          "val_loss": {s: v for s, (v, _) in r["vals"].items()}} for r in samples]
     for which in args.which:
-        ratio = steady_ms(rows[f"reference {which}"]["vals"]) / steady_ms(rows[f"remix {which}"]["vals"])
-        print(f"{which}: remix runs at {ratio:.3f}x the reference's tokens/s")
+        ours = statistics.median(steady_ms(r["vals"]) for r in runs[f"remix {which}"])
+        theirs = statistics.median(steady_ms(r["vals"]) for r in runs[f"reference {which}"])
+        print(f"{which}: median {ours:.1f} vs {theirs:.1f} ms/step: remix runs at {theirs / ours:.3f}x the "
+              f"reference's tokens/s ({args.repeat} run(s) each)")
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "baselines_speed.json").write_text(json.dumps(summary, indent=1))
 

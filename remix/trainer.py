@@ -99,7 +99,7 @@ class Trainer:
             optim.set_step(i)
             optim.step()
             optim.zero_grad()
-            return total * scale
+            return total if scale == 1.0 else total * scale
 
         return step
 
