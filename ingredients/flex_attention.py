@@ -28,6 +28,10 @@ from remix.spec import C
 class DocumentConfig:
     window: "int" = 1024
 
+    def __post_init__(self):
+        if self.window < 1:
+            raise ValueError(f"window must be at least 1 token, got {self.window}")
+
 
 class DocumentCore(Core):
     def __init__(self, window: int, bos_id: int):

@@ -17,7 +17,6 @@ from torch import nn
 from ingredients._records import R9, R18, R19, R21b
 from remix.components import LOGITS
 from remix.ingredient import ingredient
-from remix.registry import RegistryError
 from remix.spec import C
 
 FORMS = ("tanh", "sigmoid", "sigmoid_width")
@@ -47,6 +46,12 @@ class SoftcapConfig:
     cap: "float" = 30.0
     temperature: "float" = 7.5
 
+    def __post_init__(self):
+        if self.form not in FORMS:
+            raise ValueError(f"form must be one of {', '.join(FORMS)}, got {self.form!r}")
+        if self.cap <= 0 or self.temperature <= 0:
+            raise ValueError(f"cap and temperature must be > 0, got {self.cap} and {self.temperature}")
+
 
 @LOGITS.register("softcap", config=SoftcapConfig)
 def softcap(cfg: SoftcapConfig, model) -> nn.Module:
@@ -54,15 +59,13 @@ def softcap(cfg: SoftcapConfig, model) -> nn.Module:
         return TanhCap(cfg.cap)
     if cfg.form == "sigmoid":
         return SigmoidCap(cfg.cap, cfg.temperature)
-    if cfg.form == "sigmoid_width":
-        return SigmoidCap(cfg.cap, cfg.temperature * math.sqrt(model.d_model))
-    raise RegistryError(f"softcap form must be one of {', '.join(FORMS)}, got {cfg.form!r}")
+    return SigmoidCap(cfg.cap, cfg.temperature * math.sqrt(model.d_model))
 
 
 @ingredient(name="logit_softcap", summary="bounded logits: cap·σ(z/(7.5·√d)) (tanh and plain-sigmoid forms too)",
             category="architecture", provenance=(R9, R18, R19, R21b),
             options={"form": "sigmoid_width", "cap": 30.0, "temperature": 7.5}, doc=__doc__)
 def INGREDIENT(spec, form, cap, temperature):
-    if form not in FORMS:
-        raise RegistryError(f"logit_softcap option 'form' must be one of {', '.join(FORMS)}, got {form!r}")
-    return spec.set("model.logits", C("softcap", form=form, cap=cap, temperature=temperature))
+    args = {"form": form, "cap": cap, "temperature": temperature}
+    LOGITS.config("softcap", args)   # checks the options here, so the error names them
+    return spec.set("model.logits", C("softcap", **args))

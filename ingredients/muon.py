@@ -61,6 +61,15 @@ class MuonConfig:
     weight_decay: float = 0.0
     shape_scale: str = "rows_over_cols"   # sqrt(max(1, rows/cols)); "max_dim": sqrt(max(rows, cols)) (#4)
 
+    def __post_init__(self):
+        if self.shape_scale not in SHAPE_SCALES:
+            raise ValueError(f"shape_scale must be one of {', '.join(SHAPE_SCALES)}, got {self.shape_scale!r}")
+        if len(self.ns_coefficients) != 3:
+            raise ValueError(f"ns_coefficients must be (a, b, c), got {self.ns_coefficients!r}")
+        if self.ns_steps < 1 or not 0 <= self.momentum < 1 or self.weight_decay < 0:
+            raise ValueError(f"expected ns_steps ≥ 1, 0 ≤ momentum < 1, weight_decay ≥ 0; got {self.ns_steps}, "
+                             f"{self.momentum}, {self.weight_decay}")
+
 
 # --- the orthogonalisation ------------------------------------------------------------------------
 

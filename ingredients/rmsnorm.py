@@ -6,18 +6,18 @@ the dtype. Where from: the speedrun's first script (#2 era, a modified llm.c tra
 Requires: nothing. Math: changes it (LayerNorm also centres, and has a gain and a bias).
 """
 
-import torch.nn.functional as F
 from torch import nn
 
 from ingredients._records import R2
 from remix.components import NORMS
 from remix.ingredient import ingredient
+from remix.model.layers import rms_norm
 from remix.spec import C
 
 
 class RMSNorm(nn.Module):
     def forward(self, x):
-        return F.rms_norm(x, (x.size(-1),))
+        return rms_norm(x)
 
 
 @NORMS.register("rms")

@@ -54,11 +54,18 @@ class RopeConfig:
     frequencies: "str" = "truncated"
     base: "float" = 10000.0
 
+    def __post_init__(self):
+        if self.frequencies not in ("standard", "truncated"):
+            raise ValueError(f"frequencies must be standard or truncated, got {self.frequencies!r}")
+        if self.base <= 1:
+            raise ValueError(f"base must be > 1, got {self.base}")
+
 
 @POSITIONS.register("rope", config=RopeConfig)
 def rope(cfg: RopeConfig, model) -> Positions:
-    if cfg.frequencies not in ("standard", "truncated"):
-        raise RegistryError(f"rope frequencies must be standard or truncated, got {cfg.frequencies!r}")
+    multiple = 4 if cfg.frequencies == "truncated" else 2
+    if model.head_dim % multiple:
+        raise RegistryError(f"rope ({cfg.frequencies}) needs head_dim divisible by {multiple}, got {model.head_dim}")
     return Rotary(frequencies(cfg.frequencies, model.head_dim, cfg.base), model.max_len)
 
 
@@ -66,6 +73,6 @@ def rope(cfg: RopeConfig, model) -> Positions:
             category="architecture", provenance=(R2, R17),
             options={"frequencies": "truncated", "base": 10000.0}, doc=__doc__)
 def INGREDIENT(spec, frequencies, base):
-    if frequencies not in ("standard", "truncated"):
-        raise RegistryError(f"rope option 'frequencies' must be standard or truncated, got {frequencies!r}")
-    return spec.set("model.positions", C("rope", frequencies=frequencies, base=base))
+    args = {"frequencies": frequencies, "base": base}
+    POSITIONS.config("rope", args)   # checks the options here, so the error names them
+    return spec.set("model.positions", C("rope", **args))

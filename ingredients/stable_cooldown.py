@@ -21,6 +21,11 @@ class StableCooldownConfig:
     cooldown_frac: "float" = 0.4
     floor: "float" = 0.1
 
+    def __post_init__(self):
+        if self.warmup < 0 or not 0 < self.cooldown_frac <= 1 or not 0 <= self.floor <= 1:
+            raise ValueError(f"expected warmup ≥ 0, 0 < cooldown_frac ≤ 1 and 0 ≤ floor ≤ 1; got warmup "
+                             f"{self.warmup}, cooldown_frac {self.cooldown_frac}, floor {self.floor}")
+
 
 @LR_SCHEDULES.register("stable_cooldown", config=StableCooldownConfig)
 def stable_cooldown(cfg: StableCooldownConfig, total_steps: int):
@@ -35,7 +40,7 @@ def stable_cooldown(cfg: StableCooldownConfig, total_steps: int):
     return multiplier
 
 
-@ingredient(name="stable_cooldown", summary="constant lr, then a linear cooldown to 0.1× over the last 40%",
+@ingredient(name="stable_cooldown", summary="constant lr (after an optional warm-up), then a linear cooldown to a floor",
             category="schedule", provenance=(R2, R18, R19),
             options={"warmup": 0, "cooldown_frac": 0.4, "floor": 0.1}, doc=__doc__)
 def INGREDIENT(spec, warmup, cooldown_frac, floor):

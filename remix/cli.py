@@ -11,6 +11,7 @@ from typing import Any, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from remix.recipe import Recipe, RecipeError, load_recipe
@@ -18,8 +19,9 @@ from remix.options import RunOptions
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Replay the nanoGPT speedrun as toggleable ingredients and measure what each is worth.")
-out = Console()
-err = Console(stderr=True)
+# Piped output (CI logs, `| less`) gets wide lines rather than rich's 80 columns.
+out = Console(width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -41,6 +43,8 @@ def parse_set(item: str) -> tuple[str, Any]:
 def run_options(seed, scale, steps, sets, device, results, target=None) -> RunOptions:
     if scale not in (None, "tiny"):
         fail(f"--scale {scale!r}: expected tiny")
+    if seed is not None and seed < 0:
+        fail(f"--seed {seed}: expected a seed ≥ 0")
     if steps is not None and steps <= 0:
         fail(f"--steps {steps}: expected a positive number of steps")
     if device not in (None, "cpu", "cuda"):
@@ -65,7 +69,8 @@ def load(path: Path) -> Recipe:
 # Options shared by run and ablate.
 Seed = typer.Option(None, "--seed", help="Random seed (default: the recipe's).")
 Scale = typer.Option(None, "--scale", help="tiny: shrink the recipe to run on a CPU in seconds.")
-Steps = typer.Option(None, "--steps", help="Training steps (the schedule scales with them).")
+Steps = typer.Option(None, "--steps", help="Training steps (the cooldown, a fraction of the run, scales with "
+                                           "them; warm-ups keep their step counts, except at --scale tiny).")
 Out = typer.Option(Path("results"), "--out", "--results", help="Directory of run records.")
 Target = typer.Option(None, "--target", help="Target val loss (default: the recipe's; tiny scale: 2.4).")
 TTT = typer.Option("cheap", "--ttt", help="Time-to-target for sweeps: cheap (one run per variant, slope from "
@@ -178,8 +183,9 @@ def summarize(result, store) -> None:
     loss = f"{result.final_val_loss:.4f}" if result.final_val_loss is not None else "-"
     hit = {True: "[green]reached[/green]", False: "[red]missed[/red]", None: "-"}[result.reached_target]
     ms = f"{result.ms_per_step:.1f} ms/step" if result.ms_per_step else ""
-    out.print(f"{result.recipe['name']} [{result.variant.get('kind')}] {result.status}: val {loss} "
-              f"(target {result.target}: {hit}) {ms} -> {store.path_for(result)}")
+    kind = escape(f"[{result.variant.get('kind')}]")
+    out.print(f"{result.recipe['name']} {kind} {result.status}: val {loss} (target {result.target}: {hit}) {ms} -> "
+              f"{store.path_for(result)}", soft_wrap=True)
 
 
 @app.command()
@@ -200,7 +206,7 @@ def show(recipe: Path = typer.Argument(..., help="A recipe TOML file."), scale: 
     out.print(f"[bold]{r.name}[/bold]  {r.description}")
     out.print(f"base {r.base}; target val loss {r.target}; seed {r.seed}")
     out.print("ingredients: " + (" → ".join(r.names) or "(none)"))
-    table = Table("path", "value", "set by", box=None, pad_edge=False)
+    table = Table("path", "value", "last set by", box=None, pad_edge=False)
     for path, value in spec.paths().items():
         origin = source.get(path, "base")
         table.add_row(path, repr(value), origin if origin != "base" else "[dim]base[/dim]")
@@ -258,6 +264,9 @@ def _mount() -> None:
 
 
 def main() -> None:
+    # As the speedrun: the CUDA caching allocator grows segments instead of fragmenting. It must be set
+    # before CUDA starts, which planning a run (reading the device's name) already does.
+    os.environ.setdefault("PYTORCH_CUDA_ALLOC_CONF", "expandable_segments:True")
     _mount()
     try:
         app()

@@ -99,7 +99,8 @@ class Recipe:
             try:
                 spec = catalogue_mod.get(name).apply(spec, options)
             except (RegistryError, SpecError) as e:
-                raise RecipeError(self.path, f"options.{name}", str(e), _line(self.text, name)) from None
+                raise RecipeError(self.path, f"options.{name}", str(e),
+                                  _line(self.text, f"options.{name}") or _line(self.text, name)) from None
             for path, value in spec.paths().items():
                 if before.get(path, _MISSING) != value:
                     source[path] = name
@@ -128,11 +129,32 @@ def _added(variant: dict) -> dict:
 
 
 def _line(text: str, key: str) -> int | None:
-    last = key.split(".")[-1]
-    for i, line in enumerate(text.splitlines(), 1):
-        if re.search(rf'(^|[\s."\[]){re.escape(last)}(["\]\s=]|$)', line):
+    """The line a key (or an ingredient's name) stands on: a table header, a quoted name, or the
+    `key = value` line whose full dotted path (table + key) is the key or the override of that path."""
+    lines = [(i, line.split("#", 1)[0]) for i, line in enumerate(text.splitlines(), 1)]
+    for i, line in lines:
+        if line.strip() == f"[{key}]":
             return i
-    return None
+    for i, line in lines:
+        if f'"{key}"' in line:
+            return i
+    section, last = "", None
+    for i, line in lines:
+        header = re.match(r"\s*\[([^\]]+)\]", line)
+        if header:
+            section = header.group(1).strip()
+            continue
+        assignment = re.match(r"\s*([\w.\"-]+)\s*=", line)
+        if not assignment:
+            continue
+        name = assignment.group(1).replace('"', "")
+        full = f"{section}.{name}" if section else name
+        if full in (key, f"overrides.{key}"):
+            return i
+        within = full.startswith((f"{key}.", f"overrides.{key}."))   # a component's argument under the key
+        if last is None and (within or name.split(".")[-1] == key.split(".")[-1]):
+            last = i
+    return last
 
 
 def load_recipe(path: str | Path) -> Recipe:
@@ -244,7 +266,7 @@ def _checked(recipe: Recipe) -> Recipe:
         try:
             ing.resolve_options(opts)
         except RegistryError as e:
-            raise RecipeError(file, f"options.{name}", str(e), _line(text, name)) from None
+            raise RecipeError(file, f"options.{name}", str(e), _line(text, f"options.{name}") or _line(text, name)) from None
         seen.append(name)
     recipe.resolve()   # overrides: paths exist and values have the right types
     return recipe

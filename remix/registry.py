@@ -79,7 +79,10 @@ def make_config(cls: type, args: dict[str, Any], what: str) -> Any:
                             f"it takes: {', '.join(fields) or 'nothing'}")
     for k, v in args.items():
         check_type(v, fields[k].type, f"{what} argument {k!r}")
-    return cls(**args)
+    try:
+        return cls(**args)
+    except ValueError as e:   # a config's __post_init__ says which value is out of range
+        raise RegistryError(f"{what}: {e}") from None
 
 
 _SCALARS = {"int": int, "float": (int, float), "bool": bool, "str": str}

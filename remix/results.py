@@ -7,6 +7,7 @@ hardware, software, the loss curve, timing and status.
 
 from __future__ import annotations
 
+import datetime as _dt
 import json
 import os
 import tempfile
@@ -65,6 +66,11 @@ class RunResult:
         d = dict(d)
         d["curve"] = [CurvePoint(**p) for p in d.get("curve", [])]
         return cls(**d)
+
+
+def now() -> str:
+    """A record's timestamp: UTC, to the second."""
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
 def write_atomic(path: Path, payload: dict[str, Any]) -> None:

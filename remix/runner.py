@@ -6,13 +6,12 @@ process per GPU, torchrun, Slurm) can take the same list.
 
 from __future__ import annotations
 
-import datetime as _dt
 from dataclasses import dataclass, field, replace
 
 from remix import env
 from remix.options import RunOptions
-from remix.recipe import Recipe, RecipeError
-from remix.results import ResultStore, RunResult
+from remix.recipe import Recipe, RecipeError, _line
+from remix.results import ResultStore, RunResult, now
 from remix.scale import SCALE_TARGETS, apply_scale
 from remix.spec import Spec, SpecError, stable_hash
 from remix.validate import validate_spec
@@ -36,12 +35,13 @@ class RunPlan:
 def resolve_spec(recipe: Recipe, options: RunOptions) -> tuple[Spec, dict[str, str]]:
     spec, source = recipe.resolve()
     if options.scale:
-        scaled = apply_scale(spec, options.scale)
+        scaled = apply_scale(spec, options.scale, options.steps)
+        before = spec.paths()
         for path, value in scaled.paths().items():
-            if spec.paths().get(path) != value:
+            if before.get(path) != value:
                 source[path] = f"scale {options.scale}"
         spec = scaled
-    if options.steps is not None:
+    if options.steps is not None:   # the cooldown is a fraction of the run; warm-ups keep their step counts
         spec = spec.set("train.steps", options.steps)
         source["train.steps"] = "--steps"
     for path, value in options.sets:
@@ -54,7 +54,9 @@ def resolve_spec(recipe: Recipe, options: RunOptions) -> tuple[Spec, dict[str, s
         validate_spec(spec, world=options.world)
     except SpecError as e:
         origin = source.get(e.path, "")
-        raise RecipeError(recipe.path, e.path, f"{e}" + (f" (set by {origin})" if origin else "")) from None
+        key = "" if str(e).lstrip("'").startswith(e.path) else e.path
+        raise RecipeError(recipe.path, key, f"{e}" + (f" (set by {origin})" if origin else ""),
+                          line=_line(recipe.text, e.path)) from None
     return spec, source
 
 
@@ -87,11 +89,8 @@ def new_result(plan: RunPlan, sweep: dict | None = None) -> RunResult:
         recipe={"name": r.name, "path": r.path, "text": r.text, "description": r.description},
         variant=dict(r.variant), ingredients=[{"name": n, "options": o} for n, o in r.ingredients],
         seed=plan.seed, target=r.target, spec=spec.to_dict(), hardware=plan.hardware, software=plan.software,
-        sweep=sweep, tokens_per_step=spec.train.tokens_per_step, started_at=_now())
+        sweep=sweep, tokens_per_step=spec.train.tokens_per_step, started_at=now())
 
-
-def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
 def execute_plan(plan: RunPlan, store: ResultStore, *, force: bool = False, progress: bool = True,

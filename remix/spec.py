@@ -97,7 +97,7 @@ class TrainSpec:
     grad_clip: float | None = 1.0
     autocast: str = "bfloat16"         # bfloat16 | none
     compile: bool | None = None        # None: on CUDA yes, on CPU no
-    warmup_steps: int = 10             # untimed steps before the clock starts; state is restored after them
+    untimed_steps: int = 10             # untimed steps before the clock starts; state is restored after them
 
 
 @dataclass(frozen=True)
@@ -246,7 +246,23 @@ def _set(node: Any, parts: list[str], value: Any, path: str) -> Any:
         return replace(node, args={**node.args, head: new})
     if isinstance(node, dict):
         return {**node, head: new}
+    _check_declared(node, head, new, path)
     return replace(node, **{head: new})
+
+
+_PLAIN = {"int", "float", "bool", "str", "None"}
+
+
+def _check_declared(node: Any, name: str, value: Any, path: str) -> None:
+    """A plain field is checked against its declared type (this also covers fields that are None now)."""
+    from remix.registry import RegistryError, check_type
+    declared = next(f.type for f in fields(node) if f.name == name)
+    if not {t.strip() for t in str(declared).split("|")} <= _PLAIN:
+        return
+    try:
+        check_type(value, declared, repr(path))
+    except RegistryError as e:
+        raise SpecError(path, str(e)) from None
 
 
 def _coerce(old: Any, value: Any, path: str) -> Any:

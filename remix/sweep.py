@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from remix.executors import DEFAULT_EXECUTE, Executor, Task, make_executor
-from remix.results import ResultStore, RunResult, write_atomic
+from remix.results import ResultStore, RunResult, write_atomic, now
 from remix.spec import stable_hash
 
 SWEEP_SCHEMA = "remix.sweep/1"
@@ -200,9 +200,6 @@ def plan_sweep(recipe: Any, *, kind: str = "single", seeds: int = 1, options: An
 
 # --- the manifest --------------------------------------------------------------------------------
 
-def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-
 
 def manifest_path(store: ResultStore, sweep: Sweep) -> Path:
     return store.root / "sweeps" / f"{sweep.recipe}-{sweep.kind}-{sweep.id}.sweep"
@@ -216,7 +213,7 @@ def write_manifest(store: ResultStore, sweep: Sweep, runner: dict[str, Any] | No
         created_at = old.get("created_at") if isinstance(old, dict) else None
     write_atomic(path, {
         "schema": SWEEP_SCHEMA, "id": sweep.id, "kind": sweep.kind, "recipe": sweep.recipe,
-        "created_at": created_at or _now(), "updated_at": _now(), "runner": runner,
+        "created_at": created_at or now(), "updated_at": now(), "runner": runner,
         "runs": [{"identity": r.identity, "index": r.index, "role": r.role, "label": r.label,
                   "seed": r.seed, "steps": r.steps, "variant": dict(getattr(r.plan, "variant", None) or {})}
                  for r in sweep.runs]})
@@ -241,7 +238,7 @@ def manifests(root: Path | str) -> list[tuple[Path, dict[str, Any] | Exception]]
 # --- running -------------------------------------------------------------------------------------
 
 def _runner_info(executor: Executor) -> dict[str, Any]:
-    return {"pid": os.getpid(), "host": socket.gethostname(), "started_at": _now(), "executor": executor.name,
+    return {"pid": os.getpid(), "host": socket.gethostname(), "started_at": now(), "executor": executor.name,
             "parallel": len(getattr(executor, "devices", [None]))}
 
 

@@ -111,7 +111,7 @@ class Trainer:
 
     def warm_up(self) -> None:
         """Untimed steps on random tokens (compiles everything), then the initial state is put back."""
-        n = self.spec.train.warmup_steps
+        n = self.spec.train.untimed_steps
         if n == 0:
             return
         model_state = copy.deepcopy(self.model.state_dict())

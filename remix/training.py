@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import datetime as _dt
+import signal
+
 
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-from remix.data import DataError, open_dataset
+from remix.data import DataError, load_tokens, open_dataset
 from remix.distributed import setup
-from remix.results import ResultStore, RunResult
+from remix.results import ResultStore, RunResult, now
 from remix.runner import RunPlan, new_result
 from remix.trainer import Diverged, Trainer
 from remix.validate import load_components
 
-
-def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
 def check_data(plan: RunPlan):
@@ -27,8 +25,33 @@ def check_data(plan: RunPlan):
                   val_batch_tokens=world * (e.device_batch or t.device_batch) * (e.seq_len or t.seq_len))
     if dataset.vocab_size > spec.model.vocab_size:
         raise DataError(f"{dataset.name}: token ids go up to {dataset.vocab_size - 1}, but model.vocab_size is "
-                        f"{spec.model.vocab_size}")
+                        f"{spec.model.vocab_size} (--set model.vocab_size={dataset.vocab_size})")
+    check_token_ids(shards_read(dataset, t.steps * t.tokens_per_step, spec.data.allow_epochs),
+                    spec.model.vocab_size)
     return dataset
+
+
+def shards_read(dataset, train_tokens: int, allow_epochs: bool) -> list:
+    """The val shards and the train shards a run of `train_tokens` reaches."""
+    train, total = [], 0
+    for path, n in zip(dataset.train_files, dataset.train_counts):
+        train.append(path)
+        total += n
+        if total > train_tokens and not allow_epochs:
+            break
+    return [*dataset.val_files, *train]
+
+
+def check_token_ids(paths, vocab_size: int) -> None:
+    """Every token id the run reads is below the vocabulary (an id past it would crash the embedding on
+    the device, far from its cause). One vectorised pass per shard, before any device time is spent."""
+    for path in paths:
+        tokens = load_tokens(path)
+        top = int(tokens.max()) if len(tokens) else 0
+        if top >= vocab_size:
+            at = int((tokens >= vocab_size).argmax())
+            raise DataError(f"{path}: token {top} at position {at} is outside the vocabulary "
+                            f"(model.vocab_size = {vocab_size})")
 
 
 def train_plan(plan: RunPlan, store: ResultStore, *, progress: bool = True, sweep: dict | None = None) -> RunResult:
@@ -45,7 +68,8 @@ def train_plan(plan: RunPlan, store: ResultStore, *, progress: bool = True, swee
     steps = plan.spec.train.steps
     bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                    TextColumn("loss {task.fields[loss]}  val {task.fields[val]}  {task.fields[tps]} tok/s"),
-                   TimeRemainingColumn(), disable=not (progress and main))
+                   TimeRemainingColumn(), disable=not (progress and main), refresh_per_second=2)
+    previous = _sigterm_as_interrupt()
     try:
         with bar:
             task = bar.add_task(plan.recipe.name, total=steps, loss="-", val="-", tps="-")
@@ -65,8 +89,12 @@ def train_plan(plan: RunPlan, store: ResultStore, *, progress: bool = True, swee
     except Diverged as e:
         result.status, result.message = "diverged", str(e)
     except KeyboardInterrupt:
-        result.status, result.message = "interrupted", "stopped by the user (Ctrl-C)"
+        result.status, result.message = "interrupted", "stopped by the user (Ctrl-C or SIGTERM)"
+    except Exception as e:   # the record says the run failed, and why; the error still reaches the caller
+        result.status, result.message = "failed", f"{type(e).__name__}: {e}"
+        raise
     finally:
+        signal.signal(signal.SIGTERM, previous)
         _finish(result, plan)
         if main:
             store.save(result)
@@ -75,8 +103,18 @@ def train_plan(plan: RunPlan, store: ResultStore, *, progress: bool = True, swee
     return result
 
 
+def _sigterm_as_interrupt():
+    """A scheduler's SIGTERM (timeout, Slurm pre-emption) leaves an `interrupted` record, like Ctrl-C."""
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+    try:
+        return signal.signal(signal.SIGTERM, handler)
+    except ValueError:   # not the main thread: leave signals alone
+        return signal.getsignal(signal.SIGTERM)
+
+
 def _finish(result: RunResult, plan: RunPlan) -> None:
-    result.finished_at = _now()
+    result.finished_at = now()
     if result.steps_done and result.train_time_ms:
         result.ms_per_step = result.train_time_ms / result.steps_done
         result.tokens_per_s = result.steps_done * plan.spec.train.tokens_per_step / (result.train_time_ms / 1000)

@@ -37,8 +37,8 @@ def validate_spec(spec: Spec, *, world: int = 1) -> None:
               "model.vocab_size", "model.vocab_multiple", "model.max_len", "train.steps", "train.seq_len", "train.tokens_per_step",
               "train.device_batch", "train.grad_clip", "eval.every", "eval.tokens", "eval.seq_len",
               "eval.device_batch")
-    if t.warmup_steps < 0:
-        raise SpecError("train.warmup_steps", f"train.warmup_steps must be ≥ 0, got {t.warmup_steps}")
+    if t.untimed_steps < 0:
+        raise SpecError("train.untimed_steps", f"train.untimed_steps must be ≥ 0, got {t.untimed_steps}")
     if m.activation not in ACTIVATIONS:
         raise SpecError("model.activation", f"model.activation: {ACTIVATIONS.entry(m.activation)}")
     for slot, registry in (("norm", NORMS), ("positions", POSITIONS), ("attention", ATTENTION),

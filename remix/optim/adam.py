@@ -15,6 +15,12 @@ class AdamConfig:
     eps: "float" = 1e-8
     weight_decay: "float" = 0.0
 
+    def __post_init__(self):
+        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
+            raise ValueError(f"betas must be two numbers in [0, 1), got {self.betas}")
+        if self.eps <= 0 or self.weight_decay < 0:
+            raise ValueError(f"expected eps > 0 and weight_decay ≥ 0, got {self.eps} and {self.weight_decay}")
+
 
 def _fused(groups: list[dict]) -> bool:
     return all(p.is_cuda for g in groups for p in g["params"])

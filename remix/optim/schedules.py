@@ -13,6 +13,10 @@ class CosineConfig:
     warmup: "int" = 700
     final: "float" = 0.0          # the multiplier reached at the last step
 
+    def __post_init__(self):
+        if self.warmup < 0 or not 0 <= self.final <= 1:
+            raise ValueError(f"expected warmup ≥ 0 and 0 ≤ final ≤ 1, got {self.warmup} and {self.final}")
+
 
 @LR_SCHEDULES.register("cosine", config=CosineConfig)
 def cosine(cfg: CosineConfig, total_steps: int):
