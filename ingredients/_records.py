@@ -15,6 +15,8 @@ R12 = Provenance("12", "11/19/24", "5.03 minutes", "2024-11-19_FlexAttention",
                  "1024-ctx dense causal attention → 64K-ctx FlexAttention")
 R13 = Provenance("13", "11/24/24", "4.66 minutes", "2024-11-24_WindowWarmup", "attention window warm-up")
 R14 = Provenance("14", "12/04/24", "4.41 minutes", "2024-12-04_ValueEmbed", "value embeddings (QK-norm before RoPE)")
+R15 = Provenance("15", "12/08/24", "3.95 minutes", "2024-12-08_UNetValueEmbedsTweaks",
+                 "U-net value embeddings; Muon with EMA momentum, grouped by size, all-gathered updates")
 R17 = Provenance("17", "12/17/24", "3.57 minutes", "2024-12-17_SparsifyEmbeds", "half-truncated RoPE")
 R18 = Provenance("18", "01/04/25", "3.4 minutes", "2025-01-04_SoftCap", "logit soft-cap 30 → 15")
 R19 = Provenance("19", "01/13/25", "3.142 minutes", "2025-01-13_Fp8LmHead",

@@ -46,7 +46,8 @@ import torch
 import torch.distributed as dist
 
 from remix.components import OPTIMIZERS
-from remix.ingredient import Provenance, ingredient
+from ingredients._records import R3, R4, R8, R13, R15, R20
+from remix.ingredient import ingredient
 from remix.spec import OptimGroup, Spec, SpecError
 
 SHAPE_SCALES = ("rows_over_cols", "max_dim")
@@ -233,12 +234,7 @@ OPTIMIZERS.register("muon", config=MuonConfig)(build_muon)
     name="muon",
     summary="Train the hidden matrices with Muon (momentum + Newton–Schulz orthogonalisation)",
     category="optimizer",
-    provenance=[
-        Provenance("3", "10/04/24", "24.9 minutes", note="Introduced the Muon optimizer"),
-        Provenance("4", "10/11/24", "22.3 minutes", folder="2024-10-10_Muon",
-                   note="Muon improvements. The forms used here are later records' as in the baselines: "
-                        "EMA momentum (#15), sqrt(max(1, rows/cols)) scaling (#8), lr 0.05 (#13/#21)"),
-    ],
+    provenance=(R3, R4, R8, R13, R15, R20),
     options={"lr": 0.05, "momentum": 0.95, "nesterov": True, "ns_steps": 5},
     math_equivalent=False,
     doc=__doc__,

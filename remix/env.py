@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import platform
 import subprocess
 from pathlib import Path
@@ -21,7 +23,20 @@ def hardware(device: str, world: int) -> dict:
 
 def software() -> dict:
     return {"python": platform.python_version(), "torch": torch.__version__, "cuda": torch.version.cuda,
-            "remix": remix.__version__, "git_commit": git_commit()}
+            "remix": remix.__version__, "git_commit": git_commit(), "code": code_digest()}
+
+
+@functools.cache
+def code_digest() -> str:
+    """A hash of the code a run executes (the engine and the ingredients), so a record made before a
+    change to it is never taken for a run of the changed code."""
+    import ingredients
+    h = hashlib.sha256()
+    for package in (Path(remix.__file__).parent, Path(ingredients.__file__).parent):
+        for path in sorted(package.rglob("*.py")):
+            h.update(path.relative_to(package.parent).as_posix().encode())
+            h.update(path.read_bytes())
+    return h.hexdigest()[:16]
 
 
 def git_commit() -> str | None:

@@ -70,10 +70,19 @@ def plan_run(recipe: Recipe, options: RunOptions = RunOptions()) -> RunPlan:
     device = options.device or _default_device()
     seed = recipe.seed if options.seed is None else options.seed
     hw, sw = env.hardware(device, options.world), env.software()
-    identity = stable_hash({"spec": spec.to_dict(), "seed": seed,
+    identity = stable_hash({"spec": spec.to_dict(), "seed": seed, "data": data_identity(spec.data.source),
                             "hardware": {k: hw[k] for k in ("device_name", "device_count")},
-                            "software": {k: sw[k] for k in ("torch", "cuda", "remix")}})
+                            "software": {k: sw[k] for k in ("torch", "cuda", "remix", "code")}})
     return RunPlan(recipe, spec, seed, identity, hw, sw, source)
+
+
+def data_identity(source: str) -> str:
+    """The dataset's own identity (files, sizes, header hashes) where it is there; else its name."""
+    from remix.data import DataError, open_dataset
+    try:
+        return stable_hash(open_dataset(source).identity())
+    except DataError:
+        return source
 
 
 def _default_device() -> str:

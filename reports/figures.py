@@ -204,7 +204,7 @@ def loss_curves(curves: Sequence[tuple[str, int, list[tuple[float, float, float]
             ax.axhline(target, color="#d1495b", ls="--", lw=1)
         axes[0].text(0.99, target, f"target {target:g}", transform=axes[0].get_yaxis_transform(), ha="right",
                      va="bottom", color="#d1495b", fontsize=8)
-        if late and finals:
+        if finals and len(late) >= 2 * len(curves):   # zoom past the first evals only when curves have a body
             lo = min(min(finals), target) - 0.05
             hi = float(np.percentile(late, 90)) if len(late) > 3 else max(late)
             axes[0].set_ylim(lo, max(hi, target + 0.1))

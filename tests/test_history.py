@@ -416,7 +416,7 @@ def test_cli_lists_history_alone(monkeypatch):
     assert result.exit_code == 0, result.output
     assert "89 numbered records, 2 re-timings" in result.output
     assert "1024-ctx dense causal attention" in result.output and "21 (2.997)" in result.output
-    assert "with ingredients in the catalogue: 3 (#3, #4, #12)" in result.output
+    assert "with ingredients in the catalogue: 7 (#3, #4, #8, #12, #13, #15, #20)" in result.output
     assert "Ingredients not yet in the catalogue:" in result.output and "bos_aligned (#26)" in result.output
 
 

@@ -234,7 +234,7 @@ def test_ingredients_in_catalogue():
     cat = catalogue()
     assert cat["muon"] is MUON and cat["muon_momentum_warmup"] is WARMUP
     assert not MUON.math_equivalent and MUON.category == "optimizer"
-    assert [p.record for p in MUON.provenance] == ["3", "4"]
+    assert [p.record for p in MUON.provenance] == ["3", "4", "8", "13", "15", "20"]
     assert WARMUP.requires == ("muon",) and "Newton" in MUON.card
 
 
