@@ -70,6 +70,10 @@ class Trainer:
                 torch_dist.broadcast(p.detach(), 0)
         self.optim: Optimizers = build_optimizers(self.model, spec, world=dist.world, rank=dist.rank)
         compile_ = spec.train.compile if spec.train.compile is not None else dist.device.startswith("cuda")
+        if compile_:
+            # Runs of a sweep share this process: start each from an empty compile cache, so no run hits the
+            # recompile limit (and falls back to eager) because of the models that came before it.
+            torch._dynamo.reset()
         self.forward = torch.compile(self.model, dynamic=False) if compile_ else self.model
         device_type = dist.device.split(":")[0]
         self.autocast = (lambda: torch.autocast(device_type, dtype=torch.bfloat16)) \
