@@ -1,12 +1,12 @@
 """Benchmark: `remix report` over 1,000 run records must take under 5 s.
 
 Writes ~1,000 synthetic records (reports/synthetic.py: three recipes of 22 ingredients, a prefix sweep
-and a leave-one-out sweep of each, 7 seeds, each with its slope run; curves of 11 points) to a temp
+and a leave-one-out sweep of each, 10 seeds (1,030 records), each with its slope run; curves of 11 points) to a temp
 directory, then times loading, analysis, figures and the Markdown separately, and the whole
 `build_report` the CLI calls (without the speedrun-history figure, which reads no records; its cost is
 printed on its own).
 
-    python benchmarks/report_1000.py [--seeds 7] [--keep DIR]
+    python benchmarks/report_1000.py [--seeds 10] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def make_records(root: Path, seeds: int) -> int:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--seeds", type=int, default=7)
+    ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--keep", type=Path, default=None)
     args = ap.parse_args()
     root = args.keep or Path(tempfile.mkdtemp(prefix="remix-bench-"))

@@ -17,7 +17,7 @@ import torch
 import torch.distributed as torch_dist
 
 from remix.components import LOADERS
-from remix.data import Dataset
+from remix.data import Dataset, loaders  # noqa: F401  (loaders register themselves)
 from remix.distributed import Dist
 from remix.model import build_model
 from remix.optim import Optimizers, build_optimizers

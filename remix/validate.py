@@ -89,7 +89,7 @@ def _check_partition(spec: Spec) -> None:
 
 def load_components() -> None:
     """Registers the engine's and every ingredient's components."""
-    import remix.data  # noqa: F401
+    import remix.data.loaders  # noqa: F401
     import remix.model  # noqa: F401
     import remix.optim  # noqa: F401
     from remix.ingredient import catalogue
