@@ -70,4 +70,5 @@ def tokenize(
         _fail(str(e))
     t = meta["tokens"]
     print(f"{meta['documents']:,} documents: {t['val']:,} val + {t['train']:,} train tokens in "
-          f"{len(meta['files'])} shards under {out}; use it with  source = \"{os.fspath(out)}\"", file=sys.stderr)
+          f"{len(meta['files'])} shards under {out}; train on it with --set data.source={os.fspath(out)} "
+          f"(or data.source in a recipe's [overrides])", file=sys.stderr)
