@@ -200,7 +200,7 @@ def show(recipe: Path = typer.Argument(..., help="A recipe TOML file."), scale: 
     r = load(recipe)
     try:
         r = r.drop(*drop) if drop else r
-        spec, source = resolve_spec(r, options)
+        spec, source, skipped = resolve_spec(r, options)
     except RecipeError as e:
         fail(str(e))
     out.print(f"[bold]{r.name}[/bold]  {r.description}")
@@ -218,8 +218,8 @@ def show(recipe: Path = typer.Argument(..., help="A recipe TOML file."), scale: 
     out.print(f"tokens per step: {t.tokens_per_step:,} = {options.world} device(s) × {accumulation(spec, options.world)}"
               f" micro-step(s) × {t.device_batch} × {t.seq_len}; {t.steps:,} steps = {t.steps * t.tokens_per_step:,} tokens")
     out.print(f"data: {describe_data(spec.data.source)}")
-    if "__skipped_overrides__" in source:
-        out.print(f"[yellow]overrides not applicable to this variant:[/yellow] {source['__skipped_overrides__']}")
+    if skipped:
+        out.print(f"[yellow]overrides not applicable to this variant:[/yellow] {', '.join(skipped)}")
 
 
 def describe_data(source: str) -> str:

@@ -19,7 +19,7 @@ import re
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from remix import ingredient as catalogue_mod
 from remix.bases import BASES, base_spec
@@ -90,20 +90,19 @@ class Recipe:
         return _checked(replace(self, ingredients=tuple(items), variant=variant))
 
     # -- resolution -------------------------------------------------------------------------------
-    def resolve(self) -> tuple[Spec, dict[str, str]]:
+    def resolve(self) -> "Resolved":
         """The spec (base → ingredients in order → overrides) and, for every path, what set it last."""
         spec = base_spec(self.base)
-        source = {path: "base" for path in spec.paths()}
+        paths = spec.paths()
+        source = dict.fromkeys(paths, "base")
         for name, options in self.ingredients:
-            before = spec.paths()
             try:
                 spec = catalogue_mod.get(name).apply(spec, options)
             except (RegistryError, SpecError) as e:
                 raise RecipeError(self.path, f"options.{name}", str(e),
-                                  _line(self.text, f"options.{name}") or _line(self.text, name)) from None
-            for path, value in spec.paths().items():
-                if before.get(path, _MISSING) != value:
-                    source[path] = name
+                                  line_of(self.text, f"options.{name}") or line_of(self.text, name)) from None
+            before, paths = paths, spec.paths()
+            source.update((path, name) for path, value in paths.items() if before.get(path, _MISSING) != value)
         skipped = []
         for path, value in self.overrides.items():
             try:
@@ -111,14 +110,16 @@ class Recipe:
                 source[path] = "override"
             except SpecError as e:
                 if self.variant.get("kind") == "full":
-                    raise RecipeError(self.path, f"overrides.{path}", str(e), _line(self.text, path)) from None
+                    raise RecipeError(self.path, f"overrides.{path}", str(e), line_of(self.text, path)) from None
                 skipped.append(path)   # the path belongs to an ingredient this variant leaves out
-        for path in list(source):
-            if path not in spec.paths():
-                del source[path]
-        if skipped:
-            source["__skipped_overrides__"] = ", ".join(skipped)
-        return spec, source
+        paths = spec.paths()
+        return Resolved(spec, {p: s for p, s in source.items() if p in paths}, tuple(skipped))
+
+
+class Resolved(NamedTuple):
+    spec: Spec
+    source: dict[str, str]        # path -> what set it last: base, an ingredient, override, scale, --set
+    skipped: tuple[str, ...]      # overrides of paths this variant does not have (its ingredient is left out)
 
 
 _MISSING = object()
@@ -128,7 +129,7 @@ def _added(variant: dict) -> dict:
     return {"added": variant["added"]} if variant.get("added") else {}
 
 
-def _line(text: str, key: str) -> int | None:
+def line_of(text: str, key: str) -> int | None:
     """The line a key (or an ingredient's name) stands on: a table header, a quoted name, or the
     `key = value` line whose full dotted path (table + key) is the key or the override of that path."""
     lines = [(i, line.split("#", 1)[0]) for i, line in enumerate(text.splitlines(), 1)]
@@ -183,7 +184,7 @@ def load_recipe(path: str | Path) -> Recipe:
 
 def parse_recipe(data: dict[str, Any], *, file: str = "<recipe>", text: str = "") -> Recipe:
     def err(key: str, message: str) -> RecipeError:
-        return RecipeError(file, key, message, _line(text, key))
+        return RecipeError(file, key, message, line_of(text, key))
 
     for key in data:
         if key not in KEYS:
@@ -249,24 +250,24 @@ def _checked(recipe: Recipe) -> Recipe:
     for name, opts in recipe.ingredients:
         if name not in cat:
             raise RecipeError(file, "ingredients", f"unknown ingredient {name!r}{suggest(name, cat)}; "
-                              f"`remix ingredients` lists them", _line(text, name))
+                              f"`remix ingredients` lists them", line_of(text, name))
         if name in seen:
-            raise RecipeError(file, "ingredients", f"{name!r} is listed twice", _line(text, name))
+            raise RecipeError(file, "ingredients", f"{name!r} is listed twice", line_of(text, name))
         ing = cat[name]
         missing = [r for r in ing.requires if r not in seen]
         if missing:
             where = [r for r in missing if r in recipe.names]
             hint = f"; move {', '.join(map(repr, where))} before it" if where else ""
             raise RecipeError(file, "ingredients", f"{name!r} requires {', '.join(map(repr, missing))} "
-                              f"earlier in the order{hint}", _line(text, name))
+                              f"earlier in the order{hint}", line_of(text, name))
         clash = [c for c in seen if c in ing.conflicts or name in cat[c].conflicts]
         if clash:
             raise RecipeError(file, "ingredients", f"{name!r} conflicts with {', '.join(map(repr, clash))}",
-                              _line(text, name))
+                              line_of(text, name))
         try:
             ing.resolve_options(opts)
         except RegistryError as e:
-            raise RecipeError(file, f"options.{name}", str(e), _line(text, f"options.{name}") or _line(text, name)) from None
+            raise RecipeError(file, f"options.{name}", str(e), line_of(text, f"options.{name}") or line_of(text, name)) from None
         seen.append(name)
     recipe.resolve()   # overrides: paths exist and values have the right types
     return recipe

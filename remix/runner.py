@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 
 from remix import env
 from remix.options import RunOptions
-from remix.recipe import Recipe, RecipeError, _line
+from remix.recipe import Recipe, RecipeError, Resolved, line_of
 from remix.results import ResultStore, RunResult, now
 from remix.scale import SCALE_TARGETS, apply_scale
 from remix.spec import Spec, SpecError, stable_hash
@@ -32,8 +32,8 @@ class RunPlan:
         return self.recipe.variant
 
 
-def resolve_spec(recipe: Recipe, options: RunOptions) -> tuple[Spec, dict[str, str]]:
-    spec, source = recipe.resolve()
+def resolve_spec(recipe: Recipe, options: RunOptions) -> Resolved:
+    spec, source, skipped = recipe.resolve()
     if options.scale:
         scaled = apply_scale(spec, options.scale, options.steps)
         before = spec.paths()
@@ -56,8 +56,8 @@ def resolve_spec(recipe: Recipe, options: RunOptions) -> tuple[Spec, dict[str, s
         origin = source.get(e.path, "")
         key = "" if str(e).lstrip("'").startswith(e.path) else e.path
         raise RecipeError(recipe.path, key, f"{e}" + (f" (set by {origin})" if origin else ""),
-                          line=_line(recipe.text, e.path)) from None
-    return spec, source
+                          line=line_of(recipe.text, e.path)) from None
+    return Resolved(spec, source, skipped)
 
 
 def plan_run(recipe: Recipe, options: RunOptions = RunOptions()) -> RunPlan:
@@ -66,7 +66,7 @@ def plan_run(recipe: Recipe, options: RunOptions = RunOptions()) -> RunPlan:
         if target <= 0:
             raise RecipeError(recipe.path, "target", f"must be a positive val loss, got {target}")
         recipe = replace(recipe, target=target)
-    spec, source = resolve_spec(recipe, options)
+    spec, source, _ = resolve_spec(recipe, options)
     device = options.device or _default_device()
     seed = recipe.seed if options.seed is None else options.seed
     hw, sw = env.hardware(device, options.world), env.software()
@@ -99,7 +99,6 @@ def new_result(plan: RunPlan, sweep: dict | None = None) -> RunResult:
         variant=dict(r.variant), ingredients=[{"name": n, "options": o} for n, o in r.ingredients],
         seed=plan.seed, target=r.target, spec=spec.to_dict(), hardware=plan.hardware, software=plan.software,
         sweep=sweep, tokens_per_step=spec.train.tokens_per_step, started_at=now())
-
 
 
 def execute_plan(plan: RunPlan, store: ResultStore, *, force: bool = False, progress: bool = True,

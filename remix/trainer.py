@@ -79,7 +79,7 @@ class Trainer:
         self.autocast = (lambda: torch.autocast(device_type, dtype=torch.bfloat16)) \
             if spec.train.autocast == "bfloat16" else contextlib.nullcontext
         self.accum = accumulation(spec, dist.world)
-        self.params = [p for p in self.model.parameters()]
+        self.params = list(self.model.parameters())
         self.step_fn = self._make_step()
 
     def _make_step(self) -> Callable[[int, list], torch.Tensor]:

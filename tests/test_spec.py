@@ -32,11 +32,11 @@ def test_set_checks_types_and_paths():
 
 
 def test_round_trip_through_plain_data():
-    spec, _ = load_recipe(RECIPES / "muon_baseline.toml").resolve()
+    spec = load_recipe(RECIPES / "muon_baseline.toml").resolve().spec
     assert Spec.from_dict(spec.to_dict()) == spec
 
 
-DIGEST = "from remix.recipe import load_recipe; print(load_recipe('recipes/muon_baseline.toml').resolve()[0].digest())"
+DIGEST = "from remix.recipe import load_recipe; print(load_recipe('recipes/muon_baseline.toml').resolve().spec.digest())"
 
 
 def test_hash_is_stable_across_processes():
@@ -64,7 +64,7 @@ def test_registry_lookup_and_duplicates():
 @pytest.mark.parametrize("name", sorted(catalogue()))
 def test_apply_is_pure(name):
     """apply returns a changed copy and leaves its input exactly as it was."""
-    spec, _ = load_recipe(RECIPES / "muon_baseline.toml").prefixes()[0].resolve()
+    spec = load_recipe(RECIPES / "muon_baseline.toml").prefixes()[0].resolve().spec
     before = spec.to_dict()
     ing = catalogue()[name]
     after = ing.apply(spec)
