@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import os
 import signal
-
 
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -13,7 +14,6 @@ from remix.results import ResultStore, RunResult, now
 from remix.runner import RunPlan, new_result
 from remix.trainer import Diverged, Trainer
 from remix.validate import load_components
-
 
 
 def check_data(plan: RunPlan):
@@ -46,12 +46,19 @@ def check_token_ids(paths, vocab_size: int) -> None:
     """Every token id the run reads is below the vocabulary (an id past it would crash the embedding on
     the device, far from its cause). One vectorised pass per shard, before any device time is spent."""
     for path in paths:
-        tokens = load_tokens(path)
-        top = int(tokens.max()) if len(tokens) else 0
+        stat = os.stat(path)
+        top = _largest_id(os.fspath(path), stat.st_size, stat.st_mtime_ns)
         if top >= vocab_size:
-            at = int((tokens >= vocab_size).argmax())
+            at = int((load_tokens(path) >= vocab_size).argmax())
             raise DataError(f"{path}: token {top} at position {at} is outside the vocabulary "
                             f"(model.vocab_size = {vocab_size})")
+
+
+@functools.cache
+def _largest_id(path: str, size: int, mtime_ns: int) -> int:
+    """The largest token id in a shard, read once per process (the runs of a sweep share the shards)."""
+    tokens = load_tokens(path)
+    return int(tokens.max()) if len(tokens) else 0
 
 
 def train_plan(plan: RunPlan, store: ResultStore, *, progress: bool = True, sweep: dict | None = None) -> RunResult:
