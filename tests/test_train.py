@@ -145,3 +145,20 @@ def test_ablate_drop_rope_trains(tmp_path):
     record = json.loads(next(tmp_path.glob("*.json")).read_text())
     assert record["variant"] == {"kind": "drop", "dropped": ["rope"]}
     assert record["spec"]["model"]["positions"]["name"] == "none" and record["status"] == "finished"
+
+
+def test_token_ids_outside_the_vocabulary_stop_before_training(tmp_path):
+    import numpy as np
+    from remix.data import write_shard
+    data = tmp_path / "bad"
+    data.mkdir()
+    tokens = np.full(40000, 65, dtype=np.uint16)
+    tokens[::500] = 256
+    write_shard(data / "bad_val_000000.bin", tokens)
+    tokens[1234] = 300   # past the embedded vocabulary of 257
+    write_shard(data / "bad_train_000001.bin", tokens)
+    (data / "dataset.json").write_text('{"bos_id": 256, "vocab_size": 257}')
+    res = runner.invoke(app, ["run", str(RECIPES / "smoke.toml"), "--steps", "10", "--set", f"data.source='{data}'",
+                              "--out", str(tmp_path / "res"), "--device", "cpu"])
+    assert res.exit_code == 2 and "token 300 at position 1234" in res.output
+    assert not (tmp_path / "res").exists() or not list((tmp_path / "res").glob("*.json"))
