@@ -2,7 +2,8 @@
 
 What: the parameters outside the transformer blocks' matrices are trained by Adam (betas 0.8/0.95,
 no weight decay) in three groups with their own learning rates: head 0.22, embedding 0.6 (a learned
-position table, if any, goes with it), scalars 0.04 (everything with ndim < 2; empty in M). Matrices
+position table and value embeddings, if any, go with it: every `embed.*` role), scalars 0.04 (vectors,
+scalars and gates not routed elsewhere; empty in M). Matrices
 stay where they are (with Muon, in its group). Where from: #8 (separate embedding/head learning
 rates), #13 (betas 0.8), 21 (3.014) (head 0.22 for the width-scaled soft-cap). Requires: nothing.
 Math: changes it.
@@ -14,7 +15,7 @@ from ingredients._records import R8, R13, R21b
 from remix.ingredient import ingredient
 from remix.spec import OptimGroup
 
-MOVED = {"head": ("head",), "embed": ("embed", "positions"), "scalar": ("vector",)}
+MOVED = {"head": ("head",), "embed": ("embed",), "scalar": ("vector", "scalar", "gate")}
 
 
 @ingredient(name="adam_groups", summary="Adam (0.8, 0.95), no decay: head 0.22, embed 0.6, scalars 0.04",

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from ingredients._records import R9, R18, R19, R21b
-from remix.components import LOGITS
+from remix.slots import LOGITS
 from remix.ingredient import ingredient
 from remix.spec import C
 
@@ -64,8 +64,6 @@ def softcap(cfg: SoftcapConfig, model) -> nn.Module:
 
 @ingredient(name="logit_softcap", summary="bounded logits: cap·σ(z/(7.5·√d)) (tanh and plain-sigmoid forms too)",
             category="architecture", provenance=(R9, R18, R19, R21b),
-            options={"form": "sigmoid_width", "cap": 30.0, "temperature": 7.5}, doc=__doc__)
+            options=SoftcapConfig, doc=__doc__)
 def INGREDIENT(spec, form, cap, temperature):
-    args = {"form": form, "cap": cap, "temperature": temperature}
-    LOGITS.config("softcap", args)   # checks the options here, so the error names them
-    return spec.set("model.logits", C("softcap", **args))
+    return spec.set("model.logits", C("softcap", form=form, cap=cap, temperature=temperature))

@@ -45,7 +45,7 @@ from dataclasses import asdict, dataclass, replace
 import torch
 import torch.distributed as dist
 
-from remix.components import OPTIMIZERS
+from remix.slots import OPTIMIZERS
 from ingredients._records import R3, R4, R8, R13, R15, R20
 from remix.ingredient import ingredient
 from remix.spec import OptimGroup, Spec, SpecError
@@ -86,7 +86,7 @@ def newton_schulz(G: torch.Tensor, steps: int, a: float, b: float, c: float) -> 
     X = X / (torch.linalg.matrix_norm(X, keepdim=True) + 1e-7)   # spectral norm <= Frobenius norm <= 1
     for _ in range(steps):
         A = X @ X.transpose(-2, -1)
-        B = c * (A @ A) + b * A
+        B = b * A + c * A @ A       # (c·A)·A, the reference's association: same math, its rounding
         X = B @ X + a * X
     if tall:
         X = X.transpose(-2, -1)

@@ -24,16 +24,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from remix.components import MOMENTUM_SCHEDULES
+from remix.slots import MOMENTUM_SCHEDULES
 from remix.ingredient import Provenance, ingredient
+from remix import registry
 from remix.spec import Component, Spec
 
 
-@dataclass
+@dataclass(frozen=True)
 class LinearWarmup:
-    start: float = 0.85
-    end: float = 0.95
-    steps: int = 300
+    start: "float" = 0.85
+    end: "float" = 0.95
+    steps: "int" = registry.steps(300)
+
+    def __post_init__(self):
+        if not (0 <= self.start < 1 and 0 <= self.end < 1) or self.steps < 0:
+            raise ValueError(f"expected momenta in [0, 1) and steps ≥ 0, got {self.start}, {self.end}, {self.steps}")
 
 
 def linear_warmup(cfg: LinearWarmup, total_steps: int) -> Callable[[int], float]:
@@ -57,7 +62,7 @@ MOMENTUM_SCHEDULES.register("linear_warmup", config=LinearWarmup)(linear_warmup)
         Provenance("13", "11/24/24", "4.66 minutes", folder="2024-11-24_WindowWarmup",
                    note="Warm-up shortened to 300 steps (the baselines' value)"),
     ],
-    options={"start": 0.85, "end": 0.95, "steps": 300},
+    options=LinearWarmup,
     requires=("muon",),
     math_equivalent=False,
     doc=__doc__,

@@ -7,8 +7,9 @@ import torch
 from torch import nn
 
 from ingredients._records import R5
-from remix.components import ACTIVATIONS
+from remix.slots import ACTIVATIONS
 from remix.ingredient import ingredient
+from remix.spec import C
 
 
 class ReLUSquared(nn.Module):
@@ -24,4 +25,4 @@ def relu2(cfg) -> nn.Module:
 @ingredient(name="relu2", summary="ReLU² instead of GELU in the MLP", category="architecture", provenance=R5,
             doc=__doc__)
 def INGREDIENT(spec):
-    return spec.set("model.activation", "relu2")
+    return spec.set("model.activation", C("relu2"))

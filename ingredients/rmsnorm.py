@@ -9,9 +9,9 @@ Requires: nothing. Math: changes it (LayerNorm also centres, and has a gain and 
 from torch import nn
 
 from ingredients._records import R2
-from remix.components import NORMS
+from remix.slots import NORMS
 from remix.ingredient import ingredient
-from remix.model.layers import rms_norm
+from remix.model.norms import rms_norm
 from remix.spec import C
 
 

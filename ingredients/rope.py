@@ -8,7 +8,7 @@ Frequencies (option `frequencies`):
     then D/4 zeros, so a quarter of the pairs rotate not at all (for D = 128: 32 + 32).
 Where from: #2 (rotary embeddings), #17 (half-truncated). Requires: nothing.
 Math: changes it. Dropping it leaves the learned table, or no positions at all where rows are longer
-than a table can be (see flex_attention).
+than a table can be (see long_rows).
 """
 
 from dataclasses import dataclass
@@ -16,26 +16,28 @@ from dataclasses import dataclass
 import torch
 
 from ingredients._records import R2, R17
-from remix.components import POSITIONS
+from remix.slots import POSITIONS
 from remix.ingredient import ingredient
-from remix.model.layers import Positions
+from remix.model.positions import Positions
 from remix.registry import RegistryError
 from remix.spec import C
 
 
 def frequencies(kind: str, head_dim: int, base: float) -> torch.Tensor:
+    """The D/2 angular frequencies, computed on the CPU in fp32 as the reference scripts do (tables built
+    on a GPU differ in the last bit for some entries, and then in bf16)."""
     half = head_dim // 2
     if kind == "standard":
-        return base ** (-torch.arange(half, dtype=torch.float32) / half)
+        return base ** (-torch.arange(half, dtype=torch.float32, device="cpu") / half)
     quarter = head_dim // 4
-    rotating = (1 / 1024) ** torch.linspace(0, 1, steps=quarter, dtype=torch.float32)
-    return torch.cat([rotating, torch.zeros(half - quarter)])
+    rotating = (1 / 1024) ** torch.linspace(0, 1, steps=quarter, dtype=torch.float32, device="cpu")
+    return torch.cat([rotating, torch.zeros(half - quarter, device="cpu")])
 
 
 class Rotary(Positions):
     def __init__(self, omega: torch.Tensor, max_len: int):
         super().__init__()
-        theta = torch.outer(torch.arange(max_len, dtype=torch.float32), omega)   # (T, D/2)
+        theta = torch.outer(torch.arange(max_len, dtype=torch.float32, device="cpu"), omega)   # (T, D/2), on the CPU
         self.register_buffer("cos", theta.cos(), persistent=False)
         self.register_buffer("sin", theta.sin(), persistent=False)
 
@@ -71,8 +73,6 @@ def rope(cfg: RopeConfig, model) -> Positions:
 
 @ingredient(name="rope", summary="rotary embeddings on q and k instead of a learned position table",
             category="architecture", provenance=(R2, R17),
-            options={"frequencies": "truncated", "base": 10000.0}, doc=__doc__)
+            options=RopeConfig, doc=__doc__)
 def INGREDIENT(spec, frequencies, base):
-    args = {"frequencies": frequencies, "base": base}
-    POSITIONS.config("rope", args)   # checks the options here, so the error names them
-    return spec.set("model.positions", C("rope", **args))
+    return spec.set("model.positions", C("rope", frequencies=frequencies, base=base))

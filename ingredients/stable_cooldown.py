@@ -10,14 +10,15 @@ run), #19 (down to 0.1 instead of 0). Requires: nothing. Math: changes it.
 from dataclasses import dataclass
 
 from ingredients._records import R2, R18, R19
-from remix.components import LR_SCHEDULES
+from remix.slots import LR_SCHEDULES
 from remix.ingredient import ingredient
+from remix.registry import steps
 from remix.spec import C
 
 
 @dataclass(frozen=True)
 class StableCooldownConfig:
-    warmup: "int" = 0
+    warmup: "int" = steps(0)
     cooldown_frac: "float" = 0.4
     floor: "float" = 0.1
 
@@ -42,6 +43,6 @@ def stable_cooldown(cfg: StableCooldownConfig, total_steps: int):
 
 @ingredient(name="stable_cooldown", summary="constant lr (after an optional warm-up), then a linear cooldown to a floor",
             category="schedule", provenance=(R2, R18, R19),
-            options={"warmup": 0, "cooldown_frac": 0.4, "floor": 0.1}, doc=__doc__)
+            options=StableCooldownConfig, doc=__doc__)
 def INGREDIENT(spec, warmup, cooldown_frac, floor):
     return spec.set("schedule.lr", C("stable_cooldown", warmup=warmup, cooldown_frac=cooldown_frac, floor=floor))

@@ -19,11 +19,11 @@ BASES: Registry = Registry("base")
 
 @BASES.register("llmc_gpt2")
 def llmc_gpt2() -> Spec:
-    decay = ("embed", "positions", "head", "matrix")
+    decay = ("embed", "head", "matrix", "gate")   # every table and matrix (remix.model.roles)
     adamw = dict(betas=(0.9, 0.95), eps=1e-8)
     return Spec(optim={
         "decay": OptimGroup("adamw", decay, 6e-4, {**adamw, "weight_decay": 0.1}),
-        "no_decay": OptimGroup("adamw", ("vector",), 6e-4, {**adamw, "weight_decay": 0.0}),
+        "no_decay": OptimGroup("adamw", ("vector", "scalar"), 6e-4, {**adamw, "weight_decay": 0.0}),
     })
 
 

@@ -8,6 +8,7 @@ the A and M baselines use, and a recipe may set them.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import pkgutil
 from dataclasses import dataclass, field
@@ -41,8 +42,10 @@ class Ingredient:
     options: dict[str, Any] = field(default_factory=dict)
     requires: tuple[str, ...] = ()
     conflicts: tuple[str, ...] = ()
+    refines: tuple[str, ...] = ()    # ingredients whose settings this one changes on purpose (no warning in show)
     math_equivalent: bool = False
     card: str = ""         # the module's docstring: what, where from, what it requires, whether the math changes
+    options_config: type | None = None   # a component config whose fields are the options (one source of defaults)
 
     def __post_init__(self):
         if self.category not in CATEGORIES:
@@ -50,6 +53,10 @@ class Ingredient:
 
     def resolve_options(self, given: dict[str, Any] | None) -> dict[str, Any]:
         given = dict(given or {})
+        if self.options_config is not None:   # the config checks names, types and ranges
+            from remix.registry import make_config
+            make_config(self.options_config, given, f"ingredient {self.name!r} options")
+            return {**self.options, **given}
         for key, value in given.items():
             if key not in self.options:
                 raise RegistryError(f"ingredient {self.name!r} has no option {key!r}{suggest(key, self.options)}"
@@ -64,14 +71,19 @@ class Ingredient:
 
 
 def ingredient(*, name: str, summary: str, category: str, provenance, options=None, requires=(),
-               conflicts=(), math_equivalent=False, doc: str = "") -> Callable[[Callable[..., Spec]], Ingredient]:
-    """Decorator that turns an `apply(spec, **options)` function into the module's INGREDIENT."""
+               conflicts=(), refines=(), math_equivalent=False, doc: str = "") -> Callable[[Callable[..., Spec]], Ingredient]:
+    """Decorator that turns an `apply(spec, **options)` function into the module's INGREDIENT.
+
+    `options` is a dict of defaults, or the config dataclass of the component the ingredient sets, whose
+    fields (and defaults, and checks) are then the options."""
     provs = tuple(provenance) if isinstance(provenance, (list, tuple)) else (provenance,)
+    config = options if dataclasses.is_dataclass(options) else None
+    defaults = ({f.name: f.default for f in dataclasses.fields(config)} if config is not None else dict(options or {}))
 
     def make(fn: Callable[..., Spec]) -> Ingredient:
         return Ingredient(name=name, summary=summary, category=category, provenance=provs, apply_fn=fn,
-                          options=dict(options or {}), requires=tuple(requires), conflicts=tuple(conflicts),
-                          math_equivalent=math_equivalent, card=doc)
+                          options=defaults, requires=tuple(requires), conflicts=tuple(conflicts),
+                          refines=tuple(refines), math_equivalent=math_equivalent, card=doc, options_config=config)
 
     return make
 

@@ -70,6 +70,15 @@ class Registry(Generic[T]):
         return make_config(entry.config, args, f"{self.kind} {name!r}")
 
 
+def steps(default: int) -> Any:
+    """A config field that counts optimizer steps: `--scale tiny` and `--steps` rescale it with the run."""
+    return dataclasses.field(default=default, metadata={"steps": True})
+
+
+def step_fields(cls: type | None) -> list[str]:
+    return [f.name for f in dataclasses.fields(cls) if f.metadata.get("steps")] if cls is not None else []
+
+
 def make_config(cls: type, args: dict[str, Any], what: str) -> Any:
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = [k for k in args if k not in fields]

@@ -69,7 +69,7 @@ def plan_run(recipe: Recipe, options: RunOptions = RunOptions()) -> RunPlan:
     spec, source, _ = resolve_spec(recipe, options)
     device = options.device or _default_device()
     seed = recipe.seed if options.seed is None else options.seed
-    hw, sw = env.hardware(device, options.world), env.software()
+    hw, sw = env.hardware(device, options.world), env.software(spec)
     identity = stable_hash({"spec": spec.to_dict(), "seed": seed, "data": data_identity(spec.data.source),
                             "hardware": {k: hw[k] for k in ("device_name", "device_count")},
                             "software": {k: sw[k] for k in ("torch", "cuda", "remix", "code")}})

@@ -1,12 +1,15 @@
 """Scales: a documented shrink of any recipe, so every recipe runs on a laptop CPU and in CI.
 
-`tiny` keeps every ingredient active and shrinks only sizes and lengths:
-  * model: at most 4 layers, width 128, head_dim a quarter of the recipe's (heads fill the width),
-    the MLP's width ratio kept, the vocabulary of the embedded corpus (257 byte-level ids; a padding
-    multiple of at most 8, so padded rows stay a sliver of the softmax as at full size);
+`tiny` keeps every ingredient active and the recipe's depth (per-layer patterns — a dropped attention
+layer, U-net pairs, value embeddings on the first and last layers — need every layer), and shrinks
+only widths and lengths:
+  * model: width 64, head_dim a quarter of the recipe's (at least 8; heads fill the width), the MLP's
+    width ratio kept, the vocabulary of the embedded corpus (257 byte-level ids; a padding multiple of
+    at most 8, so padded rows stay a sliver of the softmax as at full size);
   * rows of at most 256 tokens, 8 of them per step (2,048 tokens), 120 steps (or --steps), 2 untimed steps;
-  * attention windows at most a quarter of a row; position tables as long as a row;
-  * schedule arguments that count steps (warmup, steps, cooldown_steps) scaled with the step count;
+  * attention windows at most a quarter of a row (short windows an eighth); position tables as long as a row;
+  * every config field that counts steps (remix.registry.steps: warm-ups, cooldowns, stage boundaries)
+    scaled with the step count;
   * validation every 40 steps on 8,192 tokens; data: the embedded corpus (no network);
   * a target val loss of 2.4 (byte-level loss on the embedded corpus; the recipes' 3.28 is GPT-2
     tokens on FineWeb), reached by the fuller recipes and missed by the base, so times mean something.
@@ -16,37 +19,50 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from remix.spec import Component, Spec
+from remix.registry import step_fields
+from remix.slots import slot_components
+from remix.spec import Spec
 
-STEP_ARGS = ("warmup", "steps", "cooldown_steps")
 SCALES = ("tiny",)
 SCALE_TARGETS = {"tiny": 2.4}
+WIDTH, ROWS, BATCH, STEPS = 64, 256, 8, 120
 
 
 def tiny(spec: Spec, steps: int | None = None) -> Spec:
     m, t = spec.model, spec.train
-    width, seq, batch, steps = 128, min(t.seq_len, 256), 8, steps or 120
+    seq, steps = min(t.seq_len, ROWS), steps or STEPS
     head_dim = max(8, m.head_dim // 4)
-    model = replace(m, n_layer=min(m.n_layer, 4), d_model=width, head_dim=head_dim, n_head=width // head_dim,
-                    mlp_hidden=round(m.mlp_hidden / m.d_model * width), vocab_size=257,
+    model = replace(m, d_model=WIDTH, head_dim=head_dim, n_head=WIDTH // head_dim,
+                    mlp_hidden=round(m.mlp_hidden / m.d_model * WIDTH), vocab_size=257,
                     vocab_multiple=min(m.vocab_multiple, 8),   # 257 → 264 rows: padding stays a sliver
-                    max_len=seq, attention=_window(m.attention, seq))
-    ratio = steps / t.steps
-    schedule = replace(spec.schedule, lr=_steps(spec.schedule.lr, ratio), momentum=_steps(spec.schedule.momentum, ratio))
-    train = replace(t, seq_len=seq, device_batch=batch, tokens_per_step=batch * seq, steps=steps, untimed_steps=2)
-    evaluation = replace(spec.eval, every=40, tokens=4 * batch * seq, seq_len=None, device_batch=None)
+                    max_len=seq, attention=_windows(m.attention, seq))
+    spec = replace(spec, model=model)
+    spec = rescale_steps(spec, steps / t.steps)
+    train = replace(t, seq_len=seq, device_batch=BATCH, tokens_per_step=BATCH * seq, steps=steps, untimed_steps=2)
+    evaluation = replace(spec.eval, every=40, tokens=4 * BATCH * seq, seq_len=None, device_batch=None)
     data = replace(spec.data, source="embedded", allow_epochs=True)
-    return replace(spec, model=model, schedule=schedule, train=train, eval=evaluation, data=data)
+    return replace(spec, train=train, eval=evaluation, data=data)
 
 
-def _window(c: Component, seq: int) -> Component:
-    return c.with_args(window=min(c.args["window"], seq // 4)) if "window" in c.args else c
+def _windows(c, seq: int):
+    changes = {}
+    if isinstance(c.args.get("window"), int):
+        changes["window"] = min(c.args["window"], seq // 4)
+    if isinstance(c.args.get("short_window"), int):
+        changes["short_window"] = min(c.args["short_window"], seq // 8)
+    return c.with_args(**changes) if changes else c
 
 
-def _steps(c: Component, ratio: float) -> Component:
-    scaled = {k: max(1, round(v * ratio)) if v else v for k, v in c.args.items()
-              if k in STEP_ARGS and isinstance(v, int)}
-    return c.with_args(**scaled) if scaled else c
+def rescale_steps(spec: Spec, ratio: float) -> Spec:
+    """Every argument the spec's components declare as a step count, times `ratio` (at least 1 if it was)."""
+    for path, registry, component in slot_components(spec):
+        if component.name not in registry:
+            continue
+        for name in step_fields(registry.entry(component.name).config):
+            value = component.args.get(name)
+            if isinstance(value, int) and value:
+                spec = spec.set(f"{path}.{name}", max(1, round(value * ratio)))
+    return spec
 
 
 def apply_scale(spec: Spec, scale: str | None, steps: int | None = None) -> Spec:

@@ -31,7 +31,8 @@ def C(name: str, **args: Any) -> Component:
 
 @dataclass(frozen=True)
 class InitSpec:
-    """How each kind of weight is initialised (names in the `inits` registry)."""
+    """How the weights the model itself owns are initialised (names in the `inits` registry); a part
+    initialises its own parameters from its own arguments."""
     embed: Component = C("normal", std=0.02)
     positions: Component = C("normal", std=0.02)
     qkv: Component = C("normal", std=0.02)
@@ -39,6 +40,14 @@ class InitSpec:
     mlp_up: Component = C("normal", std=0.02)
     mlp_down: Component = C("normal", std=0.02, residual_scaled=True)
     head: Component = C("normal", std=0.02)
+
+
+@dataclass(frozen=True)
+class LayerPlan:
+    """What each layer holds, by layer index (0-based; the same indices at every scale)."""
+    no_attention: tuple[int, ...] = ()   # layers whose attention is dropped (their MLP still runs)
+    no_mlp: tuple[int, ...] = ()         # layers whose MLP is dropped
+    short_window: tuple[int, ...] = ()   # layers that attend with the core's short window
 
 
 @dataclass(frozen=True)
@@ -51,18 +60,25 @@ class ModelSpec:
     vocab_size: int = 50257            # token ids the data can hold
     vocab_multiple: int = 1            # head rows padded up to a multiple of this
     bias: bool = True                  # biases in every linear layer (and norm, if it has a gain)
-    param_dtype: str = "float32"       # float32 | bfloat16
+    param_dtype: str = "float32"       # float32 | bfloat16: every parameter and buffer ...
+    dtypes: dict[str, str] = field(default_factory=dict)   # ... except roles given here: {"embed": "bfloat16"}
     norm: Component = C("layernorm", eps=1e-5)
     embed_norm: bool = False           # a norm right after the token embedding
     max_len: int = 1024                # the longest row the model will see (position tables are this long)
     positions: Component = C("learned")
     attention: Component = C("causal")  # the attention core (mask and kernel)
-    qkv_layout: str = "fused"          # fused: one (3d, d) matrix | stacked: a (3, d, d) parameter
+    qkv_layout: str = "linear"         # linear: GPT-2's one (3·inner, d) linear | stacked: a (3, inner, d) parameter
     qk_norm: str = "none"              # none | before_rope | after_rope
     attn_scale: float | None = None    # None: 1/sqrt(head_dim)
-    activation: str = "gelu_tanh"
+    mlp: Component = C("mlp")          # the MLP: up, activation, down
+    activation: Component = C("gelu_tanh")
+    layers: LayerPlan = LayerPlan()
+    parts: dict[str, Component] = field(default_factory=dict)   # extra inputs, residual wiring, attention hooks
+    stream: Component = C("prenorm")   # the residual stream: owns the loop over layers
     tie_embeddings: bool = True
+    head: Component = C("linear")      # the LM head
     logits: Component = C("plain")     # what is applied to the head's output (soft-caps)
+    loss: Component = C("cross_entropy")
     init: InitSpec = InitSpec()
 
 
@@ -139,6 +155,14 @@ class Spec:
         """A copy with `path` set to `value`; the value must have the type the field already has."""
         return _set(self, path.split("."), value, path)
 
+    def remove(self, path: str) -> "Spec":
+        """A copy without the entry at `path` (a part, an optimizer group, a role's dtype)."""
+        *parent, key = path.split(".")
+        entries = self.get(".".join(parent))
+        if not isinstance(entries, dict) or key not in entries:
+            raise SpecError(path, f"{path!r}: nothing to remove there")
+        return _set(self, parent, {k: v for k, v in entries.items() if k != key}, path)
+
     def paths(self) -> dict[str, Any]:
         """Every leaf as {dotted path: value} (component names as 'slot.name', arguments as 'slot.arg')."""
         out: dict[str, Any] = {}
@@ -181,19 +205,24 @@ def _from_plain(cls: Any, d: Any) -> Any:
     for name, value in d.items():
         f = hints[name]
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-        if isinstance(default, (Component,)) or f.type == "Component":
+        kind = str(f.type)
+        if isinstance(default, Component):
             kwargs[name] = _from_plain(Component, value)
         elif is_dataclass(default):
             kwargs[name] = _from_plain(type(default), value)
-        elif f.type.startswith("dict[str, OptimGroup]"):
-            kwargs[name] = {k: OptimGroup(v["optimizer"], tuple(v["roles"]), v["lr"],
-                                          {a: _tuples(x) for a, x in v.get("args", {}).items()})
-                            for k, v in value.items()}
+        elif kind == "dict[str, OptimGroup]":
+            kwargs[name] = {k: _group(v) for k, v in value.items()}
+        elif kind == "dict[str, Component]":
+            kwargs[name] = {k: _from_plain(Component, v) for k, v in value.items()}
         elif isinstance(value, list):
-            kwargs[name] = tuple(value)
+            kwargs[name] = tuple(_tuples(value))
         else:
             kwargs[name] = value
     return cls(**kwargs)
+
+
+def _group(v: dict[str, Any]) -> OptimGroup:
+    return OptimGroup(v["optimizer"], tuple(v["roles"]), v["lr"], {a: _tuples(x) for a, x in v.get("args", {}).items()})
 
 
 def _tuples(v: Any) -> Any:
@@ -237,6 +266,8 @@ def _set(node: Any, parts: list[str], value: Any, path: str) -> Any:
                 (isinstance(node, OptimGroup) and head not in _field_names(node))
     if open_args and not rest and head not in node.args:
         new = value
+    elif isinstance(node, dict) and not rest and head not in node:
+        new = _entry(value, path)
     else:
         old = _child(node, head, path)
         new = _set(old, rest, value, path) if rest else _coerce(old, value, path)
@@ -263,6 +294,22 @@ def _check_declared(node: Any, name: str, value: Any, path: str) -> None:
         check_type(value, declared, repr(path))
     except RegistryError as e:
         raise SpecError(path, str(e)) from None
+
+
+def _entry(value: Any, path: str) -> Any:
+    """A new entry of a named collection: a component (a table with a name), an optimizer group (a table
+    with optimizer, roles and lr), or a plain value."""
+    if isinstance(value, (Component, OptimGroup)):
+        return value
+    if isinstance(value, dict) and isinstance(value.get("name"), str):
+        return _from_plain(Component, value)
+    if isinstance(value, dict) and {"optimizer", "roles", "lr"} <= set(value):
+        extra = {k: v for k, v in value.items() if k not in ("optimizer", "roles", "lr")}
+        return _group({"optimizer": value["optimizer"], "roles": value["roles"], "lr": value["lr"], "args": extra})
+    if isinstance(value, dict):
+        raise SpecError(path, f"{path!r} is a new entry: give a component (a table with a 'name') or an optimizer "
+                              f"group (a table with 'optimizer', 'roles' and 'lr'), got {value!r}")
+    return value
 
 
 def _coerce(old: Any, value: Any, path: str) -> Any:

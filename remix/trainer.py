@@ -16,7 +16,7 @@ from typing import Callable, Iterator
 import torch
 import torch.distributed as torch_dist
 
-from remix.components import LOADERS
+from remix.slots import LOADERS
 from remix.data import Dataset, loaders  # noqa: F401  (loaders register themselves)
 from remix.distributed import Dist
 from remix.model import build_model
@@ -59,6 +59,16 @@ def accumulation(spec: Spec, world: int) -> int:
     return t.tokens_per_step // (world * t.device_batch * t.seq_len)
 
 
+def compile_model(model: torch.nn.Module):
+    """The model as one compiled graph, guarded: a graph break is an error (fullgraph), and so is hitting the
+    recompile limit, which would otherwise fall back to eager with only a warning."""
+    # Runs of a sweep share this process: start each from an empty compile cache, so no run hits the
+    # recompile limit because of the models that came before it.
+    torch._dynamo.reset()
+    torch._dynamo.config.fail_on_recompile_limit_hit = True
+    return torch.compile(model, dynamic=False, fullgraph=True)
+
+
 class Trainer:
     def __init__(self, spec: Spec, dataset: Dataset, dist: Dist, seed: int):
         self.spec, self.dataset, self.dist = spec, dataset, dist
@@ -70,11 +80,7 @@ class Trainer:
                 torch_dist.broadcast(p.detach(), 0)
         self.optim: Optimizers = build_optimizers(self.model, spec, world=dist.world, rank=dist.rank)
         compile_ = spec.train.compile if spec.train.compile is not None else dist.device.startswith("cuda")
-        if compile_:
-            # Runs of a sweep share this process: start each from an empty compile cache, so no run hits the
-            # recompile limit (and falls back to eager) because of the models that came before it.
-            torch._dynamo.reset()
-        self.forward = torch.compile(self.model, dynamic=False) if compile_ else self.model
+        self.forward = compile_model(self.model) if compile_ else self.model
         device_type = dist.device.split(":")[0]
         self.autocast = (lambda: torch.autocast(device_type, dtype=torch.bfloat16)) \
             if spec.train.autocast == "bfloat16" else contextlib.nullcontext

@@ -3,12 +3,12 @@ the global batch divides over the devices, and every parameter has an optimizer 
 
 from __future__ import annotations
 
-from remix.components import (ACTIVATIONS, ATTENTION, INITS, LOADERS, LOGITS, LR_SCHEDULES,
-                              MOMENTUM_SCHEDULES, NORMS, OPTIMIZERS, POSITIONS)
+from remix.slots import (ACTIVATIONS, ATTENTION, HEADS, INITS, LOADERS, LOGITS, LOSSES, LR_SCHEDULES, MLPS,
+                         MOMENTUM_SCHEDULES, NORMS, OPTIMIZERS, PARTS, POSITIONS, STREAMS)
 from remix.registry import RegistryError
 from remix.spec import Component, Spec, SpecError
 
-CHOICES = {"model.param_dtype": ("float32", "bfloat16"), "model.qkv_layout": ("fused", "stacked"),
+CHOICES = {"model.param_dtype": ("float32", "bfloat16"), "model.qkv_layout": ("linear", "stacked"),
            "model.qk_norm": ("none", "before_rope", "after_rope"), "train.autocast": ("bfloat16", "none")}
 
 
@@ -39,13 +39,23 @@ def validate_spec(spec: Spec, *, world: int = 1) -> None:
               "eval.device_batch")
     if t.untimed_steps < 0:
         raise SpecError("train.untimed_steps", f"train.untimed_steps must be ≥ 0, got {t.untimed_steps}")
-    if m.activation not in ACTIVATIONS:
-        raise SpecError("model.activation", f"model.activation: {ACTIVATIONS.entry(m.activation)}")
-    for slot, registry in (("norm", NORMS), ("positions", POSITIONS), ("attention", ATTENTION),
-                           ("logits", LOGITS)):
+    for slot, registry in (("norm", NORMS), ("positions", POSITIONS), ("attention", ATTENTION), ("mlp", MLPS),
+                           ("activation", ACTIVATIONS), ("stream", STREAMS), ("head", HEADS), ("logits", LOGITS),
+                           ("loss", LOSSES)):
         _component(registry, getattr(m, slot), f"model.{slot}")
+    for name, part in m.parts.items():
+        _component(PARTS, part, f"model.parts.{name}")
     for kind in ("embed", "positions", "qkv", "attn_out", "mlp_up", "mlp_down", "head"):
         _component(INITS, getattr(m.init, kind), f"model.init.{kind}")
+    for role, dtype in m.dtypes.items():
+        if dtype not in CHOICES["model.param_dtype"]:
+            raise SpecError(f"model.dtypes.{role}", f"model.dtypes.{role} must be one of "
+                            f"{', '.join(CHOICES['model.param_dtype'])}, got {dtype!r}")
+    for field in ("no_attention", "no_mlp", "short_window"):
+        for i in getattr(m.layers, field):
+            if not isinstance(i, int) or not 0 <= i < m.n_layer:
+                raise SpecError(f"model.layers.{field}", f"model.layers.{field}: layer {i!r} is not one of the "
+                                f"model's layers 0..{m.n_layer - 1}")
     _component(LR_SCHEDULES, spec.schedule.lr, "schedule.lr")
     _component(MOMENTUM_SCHEDULES, spec.schedule.momentum, "schedule.momentum")
     _component(LOADERS, spec.data.loader, "data.loader")
@@ -77,12 +87,14 @@ def validate_spec(spec: Spec, *, world: int = 1) -> None:
 def _check_partition(spec: Spec) -> None:
     from remix.model import build_model
     from remix.optim import PartitionError, partition
+    from remix.model.roles import RoleError
     try:
         model = build_model(spec.model, bos_id=0, device="meta")
-    except (RegistryError, ValueError, RuntimeError) as err:
+        roles = model.param_roles()
+    except (RegistryError, RoleError, ValueError, RuntimeError) as err:
         raise SpecError("model", f"model: cannot be built: {err}") from None
     try:
-        partition(model.param_roles(), spec.optim)
+        partition(roles, spec.optim)
     except PartitionError as err:
         raise SpecError("optim", f"optim: {err}") from None
 

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from remix.components import LR_SCHEDULES
+from remix.slots import LR_SCHEDULES
 from remix.validate import load_components
 
 load_components()
@@ -62,12 +62,12 @@ def test_rope_rotates_pairs_by_position():
 
 
 def test_document_mask_equals_brute_force():
-    from ingredients.flex_attention import DocumentCore
+    from ingredients.document_mask import DocumentCore
     bos, window, T = 9, 5, 40
     torch.manual_seed(0)
     idx = torch.randint(0, 9, (2, T))
     idx[idx == 3] = bos
-    mask = DocumentCore(window, bos).prepare(idx)[:, 0]
+    mask = DocumentCore({"long": window}, bos).prepare(idx, {})["long"][:, 0]
     for b in range(2):
         doc = [sum(int(idx[b, s] == bos) for s in range(t + 1)) for t in range(T)]
         for q in range(T):
@@ -76,12 +76,12 @@ def test_document_mask_equals_brute_force():
 
 
 def test_document_attention_matches_masked_softmax():
-    from ingredients.flex_attention import DocumentCore
-    core = DocumentCore(4, 0)
+    from ingredients.document_mask import DocumentCore
+    core = DocumentCore({"long": 4, "short": 2}, 0)
     idx = torch.tensor([[0, 5, 6, 0, 7, 8, 9, 1]])
     q, k, v = (torch.randn(1, 8, 2, 4, dtype=torch.float64) for _ in range(3))
-    y = core(q, k, v, core.prepare(idx), 0.12)
-    mask = core.prepare(idx)[0, 0]
+    y = core(q, k, v, core.prepare(idx, {}), "long", 0.12)
+    mask = core.prepare(idx, {})["long"][0, 0]
     scores = torch.einsum("qhd,khd->hqk", q[0], k[0]) * 0.12
     ref = torch.einsum("hqk,khd->qhd", scores.masked_fill(~mask, -math.inf).softmax(-1), v[0])
     assert torch.allclose(y[0], ref, atol=1e-10)

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import remix.data.loaders  # noqa: F401  (registers the loaders)
-from remix.components import LOADERS
+from remix.slots import LOADERS
 from remix.data import DataError, load_tokens, open_dataset, read_header, write_shard
 from remix.data.shards import HEADER_BYTES, MAGIC
 

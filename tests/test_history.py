@@ -290,7 +290,7 @@ def test_records_toml_facts():
     h = default_history()
     r12 = h.get(12)
     assert r12.folder == "2024-11-19_FlexAttention" and r12.log_commit == "ebce774d"
-    assert "flex_attention" in r12.ingredients and "document masking" in r12.eval_protocol_change
+    assert "document_mask" in r12.ingredients and "document masking" in r12.eval_protocol_change
     assert "evaluation protocol" in r12.categories
     assert set(h.get(5).ingredients) == {"padded_vocab", "relu2", "zero_init_projections", "qk_norm", "wide_heads"}
     assert h.get(26).ingredients == ("bos_aligned",)

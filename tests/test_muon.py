@@ -14,7 +14,7 @@ import ingredients.muon as muon_module
 from ingredients.muon import Muon, MuonConfig, build_muon, update_scale
 from ingredients.muon import INGREDIENT as MUON
 from ingredients.muon_momentum_warmup import INGREDIENT as WARMUP
-from remix.components import MOMENTUM_SCHEDULES, OPTIMIZERS
+from remix.slots import MOMENTUM_SCHEDULES, OPTIMIZERS
 from remix.ingredient import catalogue
 from remix.spec import Component, OptimGroup, Spec
 

@@ -1,6 +1,6 @@
 """The data layer: token shards, datasets named by source, and the loaders that batch them.
 
-The loaders (rank_slice, bos_aligned) register in remix.components.LOADERS when remix.data.loaders is
+The loaders (rank_slice, bos_aligned) register in remix.slots.LOADERS when remix.data.loaders is
 imported (remix.validate.load_components does it); the rest imports without torch, so commands that only
 read shards or records start fast.
 """

@@ -31,7 +31,7 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from remix.components import LOADERS
+from remix.slots import LOADERS
 from remix.data.errors import DataError
 from remix.data.shards import load_tokens, read_header
 
@@ -97,7 +97,8 @@ def build_rank_slice(cfg, files: list[Path], *, seq_len: int, device_batch: int,
 
 def _rank_slice_steps(files: list[Path], geo: Geometry, device: torch.device, cycle: bool) -> Iterator[Step]:
     G, BL, B, L = geo.global_tokens, geo.micro_tokens, geo.device_batch, geo.seq_len
-    for tokens in _shards(files, cycle):
+    for path in _shard_paths(files, cycle):
+        tokens = _host_tokens(path, pinned=device.type == "cuda")   # once per shard, not once per step
         pos = 0
         while pos + G + 1 <= len(tokens):
             yield [_flat_batch(tokens[pos + s * BL: pos + (s + 1) * BL + 1], B, L, device)
@@ -190,17 +191,28 @@ def _packed_rows(tokens, bos, cursor, n_rows, L, span, max_doc_len):
     return pieces, i
 
 
-def _shards(files: list[Path], cycle: bool):
+def _shard_paths(files: list[Path], cycle: bool):
     while True:
-        for f in files:
-            yield load_tokens(f)
+        yield from files
         if not cycle:
             return
 
 
-def _flat_batch(buf: np.ndarray, B: int, L: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+def _shards(files: list[Path], cycle: bool):
+    for f in _shard_paths(files, cycle):
+        yield load_tokens(f)
+
+
+def _host_tokens(path: Path, pinned: bool) -> torch.Tensor:
+    """A whole shard as int32 in host memory, pinned for a GPU so that each step's slice is a view copied
+    asynchronously (no per-step conversion or pinning on the clock)."""
+    t = torch.from_numpy(load_tokens(path).astype(np.int32))
+    return t.pin_memory() if pinned else t
+
+
+def _flat_batch(buf: torch.Tensor, B: int, L: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     """B*L + 1 contiguous tokens -> inputs (B, L) int32 and the same shifted by one as int64 targets."""
-    t = _to_device(torch.from_numpy(buf.astype(np.int32)), device)
+    t = buf.to(device, non_blocking=True) if device.type == "cuda" else buf.to(device)
     return t[:-1].view(B, L), t[1:].view(B, L).to(torch.int64)
 
 

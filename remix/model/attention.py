@@ -1,8 +1,8 @@
-"""Multi-head attention: projections, QK-norm, positions, and a pluggable core.
+"""Multi-head attention: projections, QK-norm, positions, the parts' hooks, and a pluggable core.
 
 The core (model.attention) owns masking and the kernel. It sees the input tokens once per forward
-(`prepare`, e.g. to build a document mask) and is then called by every layer with q, k, v shaped
-(batch, time, heads, head_dim).
+(`prepare`, e.g. to build document masks for each window class) and is then called by every layer
+with q, k, v shaped (batch, time, heads, head_dim) and the layer's window class (long or short).
 """
 
 from __future__ import annotations
@@ -11,22 +11,24 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from remix.components import ATTENTION
-from remix.model.layers import Positions, rms_norm
+from remix.model.norms import rms_norm
+from remix.model.positions import Positions
+from remix.model.roles import Linear, declare
+from remix.slots import ATTENTION
 
 
 class Core(nn.Module):
-    def prepare(self, idx: torch.Tensor):
+    def prepare(self, idx: torch.Tensor, state: dict):
         return None
 
-    def forward(self, q, k, v, ctx, scale: float) -> torch.Tensor:
+    def forward(self, q, k, v, masks, window: str, scale: float) -> torch.Tensor:
         raise NotImplementedError
 
 
 class CausalCore(Core):
     """Dense causal attention over each row (GPT-2 and llm.c)."""
 
-    def forward(self, q, k, v, ctx, scale: float) -> torch.Tensor:
+    def forward(self, q, k, v, masks, window: str, scale: float) -> torch.Tensor:
         y = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2),
                                            is_causal=True, scale=scale)
         return y.transpose(1, 2)
@@ -46,19 +48,21 @@ def _norm_qk(q, k):
 
 
 class Attention(nn.Module):
-    def __init__(self, model, positions: Positions, core: Core):
+    def __init__(self, model, layer: int, positions: Positions, core: Core, hooks: dict[str, list]):
         super().__init__()
         d, inner = model.d_model, model.n_head * model.head_dim
-        self.n_head, self.head_dim = model.n_head, model.head_dim
+        self.layer, self.n_head, self.head_dim = layer, model.n_head, model.head_dim
+        self.window = "short" if layer in model.layers.short_window else "long"
         self.scale = model.attn_scale if model.attn_scale is not None else model.head_dim ** -0.5
         self.stacked = model.qkv_layout == "stacked"
         if self.stacked:   # one (3, inner, d) parameter: q, k and v are separate matrices to Muon
             self.qkv_w = nn.Parameter(torch.empty(3, inner, d))
             self.qkv_b = nn.Parameter(torch.zeros(3 * inner)) if model.bias else None
+            declare(self, qkv_w="matrix.attn.qkv", qkv_b="vector.bias")
         else:              # GPT-2's c_attn: one (3·inner, d) linear
-            self.qkv = nn.Linear(d, 3 * inner, bias=model.bias)
-        self.out = nn.Linear(inner, d, bias=model.bias)
-        self.positions, self.core = positions, core
+            self.qkv = Linear(d, 3 * inner, bias=model.bias, role="matrix.attn.qkv")
+        self.out = Linear(inner, d, bias=model.bias, role="matrix.attn.out")
+        self.positions, self.core, self.hooks = positions, core, hooks
         self.qk_before_rope = _norm_qk if model.qk_norm == "before_rope" else _identity_qk
         self.qk_after_rope = _norm_qk if model.qk_norm == "after_rope" else _identity_qk
 
@@ -69,9 +73,20 @@ class Attention(nn.Module):
 
     def forward(self, x: torch.Tensor, ctx) -> torch.Tensor:
         B, T, _ = x.shape
+        i = self.layer
         q, k, v = self.project(x).view(B, T, 3, self.n_head, self.head_dim).unbind(2)
+        for hook in self.hooks["qkv"]:
+            q, k, v = hook(i, q, k, v, x, ctx)
         q, k = self.qk_before_rope(q, k)
         q, k = self.positions.rotate(q, k)
         q, k = self.qk_after_rope(q, k)
-        y = self.core(q, k, v, ctx, self.scale)
+        for hook in self.hooks["rotated"]:
+            q, k, v = hook(i, q, k, v, ctx)
+        y = self.core(q, k, v, ctx.masks, self.window, self.scale)
+        for hook in self.hooks["heads"]:
+            y = hook(i, y, ctx)
         return self.out(y.reshape(B, T, self.n_head * self.head_dim))
+
+    def init_weights(self, init) -> None:
+        init(self.qkv_w if self.stacked else self.qkv.weight, "qkv")
+        init(self.out.weight, "attn_out")

@@ -1,90 +1,52 @@
-"""The GPT: token embedding -> blocks of (attention, MLP) with pre-norm residuals -> head -> loss.
+"""The GPT: inputs -> residual stream over the layers -> final norm -> head -> loss.
 
-Every choice comes from the spec through a registry when the model is built; forward has no
-branches on configuration that torch.compile would have to see.
+Every choice comes from the spec through a registry when the model is built (remix.slots); forward
+has no branches on configuration that torch.compile would have to see.
 """
 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from remix.components import ACTIVATIONS, ATTENTION, LOGITS, NORMS, POSITIONS
-from remix.model.attention import Attention
-from remix.spec import ModelSpec
-
-
-def padded_vocab(model: ModelSpec) -> int:
-    m = model.vocab_multiple
-    return (model.vocab_size + m - 1) // m * m
-
-
-def build(registry, component, *args):
-    return registry.get(component.name)(registry.config(component.name, component.args), *args)
-
-
-class MLP(nn.Module):
-    def __init__(self, model: ModelSpec):
-        super().__init__()
-        self.up = nn.Linear(model.d_model, model.mlp_hidden, bias=model.bias)
-        self.act = ACTIVATIONS.get(model.activation)(None)
-        self.down = nn.Linear(model.mlp_hidden, model.d_model, bias=model.bias)
-
-    def forward(self, x):
-        return self.down(self.act(self.up(x)))
-
-
-class Block(nn.Module):
-    def __init__(self, model: ModelSpec, positions, core):
-        super().__init__()
-        self.attn_norm = build(NORMS, model.norm, model.d_model, model.bias)
-        self.attn = Attention(model, positions, core)
-        self.mlp_norm = build(NORMS, model.norm, model.d_model, model.bias)
-        self.mlp = MLP(model)
-
-    def forward(self, x, ctx):
-        x = x + self.attn(self.attn_norm(x), ctx)
-        return x + self.mlp(self.mlp_norm(x))
+from remix.model.head import padded_vocab
+from remix.model.parts import Context, Hooks
+from remix.model.roles import declare, param_roles
+from remix.model.stream import Layer
+from remix.slots import ATTENTION, HEADS, LOGITS, LOSSES, NORMS, PARTS, POSITIONS, STREAMS, build
 
 
 class GPT(nn.Module):
-    def __init__(self, model: ModelSpec, bos_id: int):
+    def __init__(self, model, bos_id: int):
         super().__init__()
-        self.spec = model
-        vocab_out = padded_vocab(model)
         # A tied table is the head's weight, padded rows included; an untied one holds the data's ids only.
-        self.embed = nn.Embedding(vocab_out if model.tie_embeddings else model.vocab_size, model.d_model)
+        self.embed = nn.Embedding(padded_vocab(model) if model.tie_embeddings else model.vocab_size, model.d_model)
+        declare(self.embed, weight="embed.token")
         self.positions = build(POSITIONS, model.positions, model)
         self.core = build(ATTENTION, model.attention, model, bos_id)
+        self.parts = nn.ModuleDict({name: build(PARTS, c, model, name) for name, c in model.parts.items()})
+        self.hooks = Hooks(dict(self.parts), model.n_layer)
         self.embed_norm = build(NORMS, model.norm, model.d_model, model.bias) if model.embed_norm else nn.Identity()
-        self.blocks = nn.ModuleList(Block(model, self.positions, self.core) for _ in range(model.n_layer))
+        self.blocks = nn.ModuleList(Layer(model, i, self.positions, self.core, self.hooks.layer[i])
+                                    for i in range(model.n_layer))
+        self.stream = build(STREAMS, model.stream, model)
         self.final_norm = build(NORMS, model.norm, model.d_model, model.bias)
-        self.head = nn.Linear(model.d_model, vocab_out, bias=False)
-        if model.tie_embeddings:
-            self.head.weight = self.embed.weight
+        self.head = build(HEADS, model.head, model, self.embed)
         self.logits = build(LOGITS, model.logits, model)
+        self.loss = build(LOSSES, model.loss, model)
 
-    def forward(self, idx: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        ctx = self.core.prepare(idx)
-        x = self.embed_norm(self.positions.embed(self.embed(idx)))
-        for block in self.blocks:
-            x = block(x, ctx)
-        logits = self.logits(self.head(self.final_norm(x)).float())
-        return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1), ignore_index=-1)
+    def forward(self, idx: torch.Tensor, targets: torch.Tensor, state: dict | None = None) -> torch.Tensor:
+        state = state or {}
+        ctx = Context(idx, state, masks=self.core.prepare(idx, state))
+        e = self.embed(idx)
+        for hook in self.hooks.at("embed"):
+            e = hook(e, ctx)
+        x = ctx.x0 = self.embed_norm(self.positions.embed(e))
+        x = self.stream(x, self.blocks, self.hooks, ctx)
+        for hook in self.hooks.at("end"):
+            x = hook(x, ctx)
+        return self.loss(self.final_norm(x), self.head, self.logits, targets, ctx)
 
     def param_roles(self) -> dict[str, str]:
-        """Each parameter's role, which optimizer groups select by: embed, positions, head, matrix, vector."""
-        roles = {}
-        for name, p in self.named_parameters():
-            if name == "embed.weight":
-                roles[name] = "embed"
-            elif name.startswith("positions."):
-                roles[name] = "positions"
-            elif name == "head.weight":
-                roles[name] = "head"
-            elif name.startswith("blocks.") and p.ndim >= 2:
-                roles[name] = "matrix"
-            else:
-                roles[name] = "vector"
-        return roles
+        """Each parameter's role, as declared by the module that owns it (remix.model.roles)."""
+        return param_roles(self)

@@ -1,4 +1,8 @@
-"""Weight initialisation: each kind of weight gets the scheme the spec names (model.init.*)."""
+"""Weight initialisation: the model's own weights get the scheme the spec names (model.init.*).
+
+Each module that owns a weight kind initialises it (`init_weights(init)`, where init(w, kind) applies
+model.init.<kind>); parts initialise their own parameters; then biases start at zero, norm gains at one.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +12,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from remix.components import INITS
-from remix.spec import ModelSpec
+from remix.model.parts import Part
+from remix.slots import INITS
 
 
 @dataclass(frozen=True)
@@ -19,18 +23,18 @@ class NormalConfig:
 
 
 @INITS.register("normal", config=NormalConfig)
-def normal(cfg: NormalConfig, w: torch.Tensor, model: ModelSpec) -> None:
+def normal(cfg: NormalConfig, w: torch.Tensor, model) -> None:
     std = cfg.std / math.sqrt(2 * model.n_layer) if cfg.residual_scaled else cfg.std
     nn.init.normal_(w, 0.0, std)
 
 
 @INITS.register("zero")
-def zero(cfg, w: torch.Tensor, model: ModelSpec) -> None:
+def zero(cfg, w: torch.Tensor, model) -> None:
     nn.init.zeros_(w)
 
 
 @INITS.register("torch_default")
-def torch_default(cfg, w: torch.Tensor, model: ModelSpec) -> None:
+def torch_default(cfg, w: torch.Tensor, model) -> None:
     """nn.Linear's default (Kaiming-uniform, a=√5), i.e. U(±1/√fan_in), fan_in = the last dim."""
     bound = 1 / math.sqrt(w.size(-1))
     nn.init.uniform_(w, -bound, bound)
@@ -42,30 +46,33 @@ class UniformConfig:
 
 
 @INITS.register("uniform", config=UniformConfig)
-def uniform(cfg: UniformConfig, w: torch.Tensor, model: ModelSpec) -> None:
+def uniform(cfg: UniformConfig, w: torch.Tensor, model) -> None:
     bound = math.sqrt(3) * cfg.gain / math.sqrt(w.size(-1))
     nn.init.uniform_(w, -bound, bound)
 
 
-def _apply(component, w: torch.Tensor, model: ModelSpec) -> None:
-    INITS.get(component.name)(INITS.config(component.name, component.args), w, model)
+class Initializer:
+    """init(w, kind): applies model.init.<kind> to w."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def __call__(self, w: torch.Tensor, kind: str) -> None:
+        c = getattr(self.model.init, kind)
+        INITS.get(c.name)(INITS.config(c.name, c.args), w, self.model)
 
 
 @torch.no_grad()
-def init_weights(gpt: nn.Module, model: ModelSpec) -> None:
-    """Initialises every weight by its kind; biases start at zero, norm gains at one."""
-    init = model.init
-    _apply(init.embed, gpt.embed.weight, model)
-    if not model.tie_embeddings:
-        _apply(init.head, gpt.head.weight, model)
+def init_weights(gpt: nn.Module, model) -> None:
+    init = Initializer(model)
+    init(gpt.embed.weight, "embed")
     if hasattr(gpt.positions, "weight"):
-        _apply(init.positions, gpt.positions.weight, model)
-    for block in gpt.blocks:
-        attn = block.attn
-        _apply(init.qkv, attn.qkv_w if attn.stacked else attn.qkv.weight, model)
-        _apply(init.attn_out, attn.out.weight, model)
-        _apply(init.mlp_up, block.mlp.up.weight, model)
-        _apply(init.mlp_down, block.mlp.down.weight, model)
+        init(gpt.positions.weight, "positions")
+    for module in gpt.modules():
+        if module is not gpt and hasattr(module, "init_weights"):
+            module.init_weights(init)
+        if isinstance(module, Part):
+            module.reset_parameters()
     for module in gpt.modules():
         if isinstance(module, nn.Linear) and module.bias is not None:
             nn.init.zeros_(module.bias)
@@ -74,6 +81,5 @@ def init_weights(gpt: nn.Module, model: ModelSpec) -> None:
                 nn.init.ones_(module.weight)
             if module.bias is not None:
                 nn.init.zeros_(module.bias)
-    for block in gpt.blocks:
-        if block.attn.stacked and block.attn.qkv_b is not None:
-            nn.init.zeros_(block.attn.qkv_b)
+        if getattr(module, "stacked", False) and module.qkv_b is not None:
+            nn.init.zeros_(module.qkv_b)

@@ -8,8 +8,9 @@ from typing import Callable
 import torch
 from torch import nn
 
-from remix.components import LR_SCHEDULES, MOMENTUM_SCHEDULES, OPTIMIZERS
+from remix.slots import LR_SCHEDULES, MOMENTUM_SCHEDULES, OPTIMIZERS
 from remix.optim import adam, schedules  # noqa: F401  (registers the base components)
+from remix.model.roles import owner
 from remix.spec import OptimGroup, Spec
 
 
@@ -18,19 +19,21 @@ class PartitionError(ValueError):
 
 
 def partition(roles: dict[str, str], groups: dict[str, OptimGroup]) -> dict[str, list[str]]:
-    """Parameter names per group; every parameter must belong to exactly one group."""
-    owner: dict[str, str] = {}
+    """Parameter names per group. A group lists role prefixes; a parameter goes to the group whose prefix
+    matches its role most specifically (remix.model.roles), and every parameter must find one."""
+    prefixes: dict[str, str] = {}
     for gname, g in groups.items():
-        for role in g.roles:
-            if role in owner:
-                raise PartitionError(f"role {role!r} is in two optimizer groups: {owner[role]!r} and {gname!r}")
-            owner[role] = gname
+        for prefix in g.roles:
+            if prefix in prefixes:
+                raise PartitionError(f"role {prefix!r} is in two optimizer groups: {prefixes[prefix]!r} and {gname!r}")
+            prefixes[prefix] = gname
     out: dict[str, list[str]] = {g: [] for g in groups}
     for pname, role in roles.items():
-        if role not in owner:
+        group = owner(role, prefixes)
+        if group is None:
             raise PartitionError(f"parameter {pname!r} (role {role!r}) is in no optimizer group; "
-                                 f"groups cover: {', '.join(sorted(owner)) or 'nothing'}")
-        out[owner[role]].append(pname)
+                                 f"groups cover: {', '.join(sorted(prefixes)) or 'nothing'}")
+        out[group].append(pname)
     return out
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from remix.components import OPTIMIZERS
+from remix.slots import OPTIMIZERS
 
 
 @dataclass(frozen=True)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from remix.components import LR_SCHEDULES, MOMENTUM_SCHEDULES
+from remix.registry import steps
+from remix.slots import LR_SCHEDULES, MOMENTUM_SCHEDULES
 
 
 @dataclass(frozen=True)
 class CosineConfig:
-    warmup: "int" = 700
+    warmup: "int" = steps(700)
     final: "float" = 0.0          # the multiplier reached at the last step
 
     def __post_init__(self):

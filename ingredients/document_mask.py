@@ -1,0 +1,83 @@
+"""Document masking with a sliding window, through FlexAttention: a query sees a key only if the key is
+not later, in the same document, and fewer than `window` tokens back.
+
+What: documents start at the dataset's BOS token (doc id = running count of BOS in the row). Layers the
+layer plan marks short use `short_window` tokens (default: half the window, as #20's long/short rule).
+On CUDA the kernel is FlexAttention with block masks rebuilt from the tokens every forward; on a CPU
+(tiny runs) the same masks are materialised for scaled_dot_product_attention (same math). Validation
+uses the same masks.
+Where from: #12 (FlexAttention with a document mask and a 1,024-token window, together with 64K-token
+rows: see long_rows; an evaluation-protocol change too); A and M keep the token-exact window of 1,024.
+Requires: nothing. Math: changes it.
+"""
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from ingredients._records import R12
+from remix.slots import ATTENTION
+from remix.ingredient import ingredient
+from remix.model.attention import Core
+from remix.spec import C
+
+
+@dataclass(frozen=True)
+class DocumentConfig:
+    window: "int" = 1024               # tokens a query may look back (itself included)
+    short_window: "int | None" = None  # the short layers' window; None: window // 2
+
+    def __post_init__(self):
+        if self.window < 1 or (self.short_window is not None and self.short_window < 1):
+            raise ValueError(f"windows must be at least 1 token, got {self.window} and {self.short_window}")
+
+
+class DocumentCore(Core):
+    def __init__(self, windows: dict[str, int], bos_id: int):
+        super().__init__()
+        self.windows, self.bos_id = windows, bos_id
+
+    def documents(self, idx: torch.Tensor) -> torch.Tensor:
+        return (idx == self.bos_id).cumsum(dim=-1)
+
+    def prepare(self, idx: torch.Tensor, state: dict):
+        docs = self.documents(idx)
+        if not idx.is_cuda:
+            q = torch.arange(idx.size(-1), device=idx.device)
+            same = docs[:, :, None] == docs[:, None, :]
+            return {name: (same & (q[:, None] >= q[None, :]) & (q[:, None] - q[None, :] < w))[:, None]
+                    for name, w in self.windows.items()}   # (B, 1, T, T) per window class
+        from torch.nn.attention.flex_attention import create_block_mask
+        T = idx.size(-1)
+
+        def mask(window):
+            def visible(b, h, q, k):
+                return (q >= k) & (q - k < window) & (docs[b, q] == docs[b, k])
+            return create_block_mask(visible, idx.size(0), None, T, T, device=idx.device)
+
+        return {name: mask(w) for name, w in self.windows.items()}
+
+    def forward(self, q, k, v, masks, window: str, scale: float) -> torch.Tensor:
+        q, k, v = (t.transpose(1, 2) for t in (q, k, v))
+        mask = masks[window]
+        if isinstance(mask, torch.Tensor):
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=scale)
+        else:
+            from torch.nn.attention.flex_attention import flex_attention
+            y = flex_attention(q, k, v, block_mask=mask, scale=scale)
+        return y.transpose(1, 2)
+
+
+@ATTENTION.register("document", config=DocumentConfig)
+def document(cfg: DocumentConfig, model, bos_id: int) -> Core:
+    windows = {"long": cfg.window}
+    if model.layers.short_window:   # masks only for the window classes some layer uses
+        windows["short"] = cfg.short_window or cfg.window // 2
+    return DocumentCore(windows, bos_id)
+
+
+@ingredient(name="document_mask", summary="document-causal attention with a 1,024-token sliding window",
+            category="attention", provenance=R12, options=DocumentConfig, doc=__doc__)
+def INGREDIENT(spec, window, short_window):
+    return spec.set("model.attention", C("document", window=window, short_window=short_window))
