@@ -68,12 +68,15 @@ class Attention(nn.Module):
 
     def project(self, x: torch.Tensor) -> torch.Tensor:
         if self.stacked:
-            return F.linear(x, self.qkv_w.flatten(end_dim=1), self.qkv_b)
+            b = self.qkv_b.type_as(x) if self.qkv_b is not None else None
+            return F.linear(x, self.qkv_w.flatten(end_dim=1).type_as(x), b)
         return self.qkv(x)
 
     def forward(self, x: torch.Tensor, ctx) -> torch.Tensor:
         B, T, _ = x.shape
         i = self.layer
+        for hook in self.hooks["attn_in"]:
+            x = hook(i, x, ctx)
         q, k, v = self.project(x).view(B, T, 3, self.n_head, self.head_dim).unbind(2)
         for hook in self.hooks["qkv"]:
             q, k, v = hook(i, q, k, v, x, ctx)

@@ -6,6 +6,7 @@ the layers the part attaches it to, and that choice is made once, when the model
 
     embed(e, ctx)                 the raw token embedding, before the embedding norm   -> e
     before_layer(i, x, ctx)       the residual stream entering layer i                 -> x
+    attn_in(i, x, ctx)            the attention's (normed) input, before projecting    -> x
     qkv(i, q, k, v, x, ctx)       projections of layer i (x: the attention's input)    -> q, k, v
     rotated(i, q, k, v, ctx)      the same after QK-norm and positions                 -> q, k, v
     heads(i, y, ctx)              the core's output per head, before the out projection -> y
@@ -26,9 +27,8 @@ from typing import Any
 import torch
 from torch import nn
 
-HOOKS = ("embed", "before_layer", "qkv", "rotated", "heads", "after_layer", "end")
-LAYER_HOOKS = ("before_layer", "qkv", "rotated", "heads", "after_layer")
-ATTENTION_HOOKS = ("qkv", "rotated", "heads")
+HOOKS = ("embed", "before_layer", "attn_in", "qkv", "rotated", "heads", "after_layer", "end")
+LAYER_HOOKS = ("before_layer", "attn_in", "qkv", "rotated", "heads", "after_layer")
 
 
 @dataclass
@@ -55,6 +55,9 @@ class Part(nn.Module):
         return e
 
     def before_layer(self, i, x, ctx):
+        return x
+
+    def attn_in(self, i, x, ctx):
         return x
 
     def qkv(self, i, q, k, v, x, ctx):

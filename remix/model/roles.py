@@ -14,6 +14,7 @@ The families the base and the catalogue use:
 
 from __future__ import annotations
 
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -25,11 +26,17 @@ def declare(module: nn.Module, **roles: str) -> nn.Module:
 
 
 class Linear(nn.Linear):
-    """nn.Linear whose weight (and bias) carry a role."""
+    """nn.Linear whose weight (and bias) carry a role, computed in the dtype of its input: a weight kept
+    in fp32 (a master copy) is cast to the bf16 activations at use (records #10, #18's CastedLinear);
+    where the dtypes already agree the cast is no operation."""
 
     def __init__(self, d_in: int, d_out: int, *, bias: bool, role: str):
         super().__init__(d_in, d_out, bias=bias)
         declare(self, weight=role, bias="vector.bias")
+
+    def forward(self, x):
+        bias = self.bias.type_as(x) if self.bias is not None else None
+        return F.linear(x, self.weight.type_as(x), bias)
 
 
 def param_roles(model: nn.Module) -> dict[str, str]:
