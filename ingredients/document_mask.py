@@ -3,6 +3,10 @@ not later, in the same document, and fewer than `window` tokens back.
 
 What: documents start at the dataset's BOS token (doc id = running count of BOS in the row). Layers the
 layer plan marks short use `short_window` tokens (default: half the window, as #20's long/short rule).
+With `block` > 0 the window counts whole blocks of that many tokens, as the hand-built block masks of
+#16–#28 did: a query in block i sees keys in blocks i − n + 1 … i (causal within its own block), n =
+window / block. A window schedule (schedule.state: window warm-up, stages) replaces the fixed windows
+by step values `window` and `window_short` (tokens), read as device tensors: no recompile when they grow.
 On CUDA the kernel is FlexAttention with block masks rebuilt from the tokens every forward; on a CPU
 (tiny runs) the same masks are materialised for scaled_dot_product_attention (same math). Validation
 uses the same masks.
@@ -19,44 +23,58 @@ import torch.nn.functional as F
 from ingredients._records import R12
 from remix.slots import ATTENTION
 from remix.ingredient import ingredient
+from remix.registry import tokens
 from remix.model.attention import Core
 from remix.spec import C
 
 
 @dataclass(frozen=True)
 class DocumentConfig:
-    window: "int" = 1024               # tokens a query may look back (itself included)
-    short_window: "int | None" = None  # the short layers' window; None: window // 2
+    window: "int" = tokens(1024)              # tokens a query may look back (itself included)
+    short_window: "int | None" = tokens(None)  # the short layers' window; None: window // 2
+    block: "int" = tokens(0)                  # 0: windows count tokens; > 0: whole blocks of this many tokens
 
     def __post_init__(self):
-        if self.window < 1 or (self.short_window is not None and self.short_window < 1):
-            raise ValueError(f"windows must be at least 1 token, got {self.window} and {self.short_window}")
+        if self.window < 1 or (self.short_window is not None and self.short_window < 1) or self.block < 0:
+            raise ValueError(f"windows must be at least 1 token and block ≥ 0, got {self.window}, "
+                             f"{self.short_window} and {self.block}")
 
 
 class DocumentCore(Core):
-    def __init__(self, windows: dict[str, int], bos_id: int):
+    STATE_KEYS = {"long": "window", "short": "window_short"}   # step values that replace the fixed windows
+
+    def __init__(self, windows: dict[str, int], bos_id: int, block: int = 0):
         super().__init__()
-        self.windows, self.bos_id = windows, bos_id
+        self.windows, self.bos_id, self.block = windows, bos_id, block
 
     def documents(self, idx: torch.Tensor) -> torch.Tensor:
         return (idx == self.bos_id).cumsum(dim=-1)
 
+    def _distance(self, q, k):
+        """How far back a key is, in the unit windows count (tokens, or blocks)."""
+        return q // self.block - k // self.block if self.block else q - k
+
+    def _limit(self, window):
+        return window // self.block if self.block else window
+
     def prepare(self, idx: torch.Tensor, state: dict):
         docs = self.documents(idx)
+        windows = {name: self._limit(state.get(self.STATE_KEYS[name], w)) for name, w in self.windows.items()}
         if not idx.is_cuda:
             q = torch.arange(idx.size(-1), device=idx.device)
             same = docs[:, :, None] == docs[:, None, :]
-            return {name: (same & (q[:, None] >= q[None, :]) & (q[:, None] - q[None, :] < w))[:, None]
-                    for name, w in self.windows.items()}   # (B, 1, T, T) per window class
+            near = self._distance(q[:, None], q[None, :])
+            return {name: (same & (q[:, None] >= q[None, :]) & (near < w))[:, None]
+                    for name, w in windows.items()}   # (B, 1, T, T) per window class
         from torch.nn.attention.flex_attention import create_block_mask
         T = idx.size(-1)
 
-        def mask(window):
+        def mask(limit):
             def visible(b, h, q, k):
-                return (q >= k) & (q - k < window) & (docs[b, q] == docs[b, k])
+                return (q >= k) & (self._distance(q, k) < limit) & (docs[b, q] == docs[b, k])
             return create_block_mask(visible, idx.size(0), None, T, T, device=idx.device)
 
-        return {name: mask(w) for name, w in self.windows.items()}
+        return {name: mask(w) for name, w in windows.items()}
 
     def forward(self, q, k, v, masks, window: str, scale: float) -> torch.Tensor:
         q, k, v = (t.transpose(1, 2) for t in (q, k, v))
@@ -74,10 +92,10 @@ def document(cfg: DocumentConfig, model, bos_id: int) -> Core:
     windows = {"long": cfg.window}
     if model.layers.short_window:   # masks only for the window classes some layer uses
         windows["short"] = cfg.short_window or cfg.window // 2
-    return DocumentCore(windows, bos_id)
+    return DocumentCore(windows, bos_id, cfg.block)
 
 
 @ingredient(name="document_mask", summary="document-causal attention with a 1,024-token sliding window",
             category="attention", provenance=R12, options=DocumentConfig, doc=__doc__)
-def INGREDIENT(spec, window, short_window):
-    return spec.set("model.attention", C("document", window=window, short_window=short_window))
+def INGREDIENT(spec, window, short_window, block):
+    return spec.set("model.attention", C("document", window=window, short_window=short_window, block=block))

@@ -10,7 +10,7 @@ from remix.ingredient import ingredient
 
 
 @ingredient(name="lower_adam_eps", summary="Adam eps 1e-10", category="optimizer", provenance=R20,
-            options={"eps": 1e-10}, doc=__doc__)
+            options={"eps": 1e-10}, refines=("adam_groups", "tuned_adamw"), doc=__doc__)
 def INGREDIENT(spec, eps):
     for name, group in spec.optim.items():
         if group.optimizer in ("adam", "adamw"):

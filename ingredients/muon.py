@@ -225,6 +225,7 @@ def build_muon(param_groups: list[dict], *, world: int, rank: int) -> torch.opti
     return Muon(param_groups, world=world, rank=rank)
 
 
+build_muon.spans_groups = True   # one Muon batches same-shaped matrices across its groups
 OPTIMIZERS.register("muon", config=MuonConfig)(build_muon)
 
 

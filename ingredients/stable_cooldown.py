@@ -33,7 +33,7 @@ def stable_cooldown(cfg: StableCooldownConfig, total_steps: int):
     def multiplier(step: int) -> float:
         if step < cfg.warmup:
             return (step + 1) / cfg.warmup
-        x = step / total_steps
+        x = min(step / total_steps, 1.0)   # extension steps stay at the floor
         if x < 1 - cfg.cooldown_frac:
             return 1.0
         w = (1 - x) / cfg.cooldown_frac

@@ -14,6 +14,7 @@ from remix.spec import C
 
 
 @ingredient(name="stacked_qkv", summary="q, k, v stacked in one (3, d, d) weight, uniform init std 0.5/√d",
-            category="architecture", provenance=R20, options={"gain": 0.5}, doc=__doc__)
+            category="architecture", provenance=R20, options={"gain": 0.5}, refines=("default_linear_init",),
+            doc=__doc__)
 def INGREDIENT(spec, gain):
     return spec.set("model.qkv_layout", "stacked").set("model.init.qkv", C("uniform", gain=gain))

@@ -11,7 +11,7 @@ from remix.spec import C
 
 
 @ingredient(name="untied_head", summary="separate embedding (N(0,1)) and zero-init head", category="architecture",
-            provenance=R8, doc=__doc__)
+            provenance=R8, refines=("default_linear_init",), doc=__doc__)
 def INGREDIENT(spec):
     return (spec.set("model.tie_embeddings", False)
                 .set("model.init.embed", C("normal", std=1.0))

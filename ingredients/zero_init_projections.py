@@ -9,6 +9,6 @@ from remix.spec import C
 
 
 @ingredient(name="zero_init_projections", summary="attention-out and MLP-down start at zero",
-            category="architecture", provenance=R5, doc=__doc__)
+            category="architecture", provenance=R5, refines=("default_linear_init",), doc=__doc__)
 def INGREDIENT(spec):
     return spec.set("model.init.attn_out", C("zero")).set("model.init.mlp_down", C("zero"))

@@ -75,8 +75,17 @@ def steps(default: int) -> Any:
     return dataclasses.field(default=default, metadata={"steps": True})
 
 
+def tokens(default: int | None) -> Any:
+    """A config field that is a length in tokens (a window, a block): `--scale tiny` shrinks it with the rows."""
+    return dataclasses.field(default=default, metadata={"tokens": True})
+
+
 def step_fields(cls: type | None) -> list[str]:
     return [f.name for f in dataclasses.fields(cls) if f.metadata.get("steps")] if cls is not None else []
+
+
+def token_fields(cls: type | None) -> list[str]:
+    return [f.name for f in dataclasses.fields(cls) if f.metadata.get("tokens")] if cls is not None else []
 
 
 def make_config(cls: type, args: dict[str, Any], what: str) -> Any:

@@ -89,12 +89,16 @@ class OptimGroup:
     roles: tuple[str, ...]
     lr: float
     args: dict[str, Any] = field(default_factory=dict)
+    every: int = 1                     # steps per update: 2 = the group steps on odd steps, on two steps' gradients
 
 
 @dataclass(frozen=True)
 class ScheduleSpec:
     lr: Component = C("cosine", warmup=700, final=0.0)
     momentum: Component = C("constant")  # applies to every group whose optimizer has a momentum
+    stages: Component = C("single")      # what changes shapes: batch, rows, document length (one compile each)
+    state: dict[str, Component] = field(default_factory=dict)    # per-step values the model reads (windows …)
+    events: dict[str, Component] = field(default_factory=dict)   # one-off changes at a step (untie the head …)
 
 
 @dataclass(frozen=True)
@@ -114,6 +118,7 @@ class TrainSpec:
     autocast: str = "bfloat16"         # bfloat16 | none
     compile: bool | None = None        # None: on CUDA yes, on CPU no
     untimed_steps: int = 10             # untimed steps before the clock starts; state is restored after them
+    extension_steps: int = 0           # steps after the schedule's `steps` (at its final values)
 
 
 @dataclass(frozen=True)
@@ -222,7 +227,8 @@ def _from_plain(cls: Any, d: Any) -> Any:
 
 
 def _group(v: dict[str, Any]) -> OptimGroup:
-    return OptimGroup(v["optimizer"], tuple(v["roles"]), v["lr"], {a: _tuples(x) for a, x in v.get("args", {}).items()})
+    return OptimGroup(v["optimizer"], tuple(v["roles"]), v["lr"], {a: _tuples(x) for a, x in v.get("args", {}).items()},
+                      v.get("every", 1))
 
 
 def _tuples(v: Any) -> Any:
@@ -304,8 +310,9 @@ def _entry(value: Any, path: str) -> Any:
     if isinstance(value, dict) and isinstance(value.get("name"), str):
         return _from_plain(Component, value)
     if isinstance(value, dict) and {"optimizer", "roles", "lr"} <= set(value):
-        extra = {k: v for k, v in value.items() if k not in ("optimizer", "roles", "lr")}
-        return _group({"optimizer": value["optimizer"], "roles": value["roles"], "lr": value["lr"], "args": extra})
+        extra = {k: v for k, v in value.items() if k not in ("optimizer", "roles", "lr", "every")}
+        return _group({"optimizer": value["optimizer"], "roles": value["roles"], "lr": value["lr"], "args": extra,
+                       "every": value.get("every", 1)})
     if isinstance(value, dict):
         raise SpecError(path, f"{path!r} is a new entry: give a component (a table with a 'name') or an optimizer "
                               f"group (a table with 'optimizer', 'roles' and 'lr'), got {value!r}")

@@ -23,6 +23,7 @@ from remix.model import build_model
 from remix.optim import Optimizers, build_optimizers
 from remix.results import CurvePoint, RunResult
 from remix.spec import Spec
+from remix.stages import DeviceState, StepPlan
 
 LOG_EVERY = 25   # steps between host syncs for the train loss (a sync drains the launch queue)
 FP32_MATMUL = "high"   # TF32 for any fp32 matmul, as llm.c and the speedrun's scripts
@@ -37,14 +38,16 @@ def synchronize(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def make_loader(spec: Spec, dataset: Dataset, dist: Dist, *, split: str) -> Iterator:
+def make_loader(spec: Spec, dataset: Dataset, dist: Dist, *, split: str, plan: StepPlan | None = None) -> Iterator:
     c = spec.data.loader
     cfg = LOADERS.config(c.name, c.args)
     if split == "train":
         t = spec.train
+        stages = _loader_stages(plan, dist.world) if plan is not None and len(plan.stages) > 1 else None
         return LOADERS.get(c.name)(cfg, dataset.train_files, seq_len=t.seq_len, device_batch=t.device_batch,
                                    accum=accumulation(spec, dist.world), rank=dist.rank, world=dist.world,
-                                   bos_id=dataset.bos_id, device=dist.device, cycle=spec.data.allow_epochs)
+                                   bos_id=dataset.bos_id, device=dist.device, cycle=spec.data.allow_epochs,
+                                   stages=stages)
     e = spec.eval
     # Validation always reads the val shards in order, sliced by rank, whatever the training loader.
     return LOADERS.get("rank_slice")(LOADERS.config("rank_slice", {}), dataset.val_files,
@@ -54,9 +57,22 @@ def make_loader(spec: Spec, dataset: Dataset, dist: Dist, *, split: str) -> Iter
                                      cycle=False)
 
 
+def _loader_stages(plan: StepPlan, world: int):
+    def geometry(step: int) -> dict:
+        st = plan.stage(step)
+        changes = {"seq_len": st.seq_len, "device_batch": st.device_batch, "accum": st.accumulation(world)}
+        if st.max_doc_len is not None:
+            changes["max_doc_len"] = st.max_doc_len
+        return changes
+    return geometry
+
+
 def accumulation(spec: Spec, world: int) -> int:
     t = spec.train
     return t.tokens_per_step // (world * t.device_batch * t.seq_len)
+
+
+COMPILE_BACKEND = "inductor"   # tests trace with "eager" (dynamo's graphs, no code generation)
 
 
 def compile_model(model: torch.nn.Module):
@@ -65,8 +81,14 @@ def compile_model(model: torch.nn.Module):
     # Runs of a sweep share this process: start each from an empty compile cache, so no run hits the
     # recompile limit because of the models that came before it.
     torch._dynamo.reset()
+    torch._dynamo.utils.counters.clear()
     torch._dynamo.config.fail_on_recompile_limit_hit = True
-    return torch.compile(model, dynamic=False, fullgraph=True)
+    return torch.compile(model, dynamic=False, fullgraph=True, backend=COMPILE_BACKEND)
+
+
+def compilations() -> int:
+    """Graphs dynamo has compiled since the last reset (one per stage and static state, train and eval)."""
+    return int(torch._dynamo.utils.counters["stats"]["unique_graphs"])
 
 
 class Trainer:
@@ -79,6 +101,9 @@ class Trainer:
             for p in self.model.parameters():
                 torch_dist.broadcast(p.detach(), 0)
         self.optim: Optimizers = build_optimizers(self.model, spec, world=dist.world, rank=dist.rank)
+        self.plan = StepPlan(spec)
+        self.state = DeviceState(self.plan, dist.device)
+        self.current: dict = {}          # the step state the next forward sees
         compile_ = spec.train.compile if spec.train.compile is not None else dist.device.startswith("cuda")
         self.forward = compile_model(self.model) if compile_ else self.model
         device_type = dist.device.split(":")[0]
@@ -88,18 +113,24 @@ class Trainer:
         self.params = list(self.model.parameters())
         self.step_fn = self._make_step()
 
+    def begin_step(self, step: int) -> None:
+        """What step `step` (and a validation at it) needs: its events happen, its state is set."""
+        for event in self.plan.events_at(step):
+            event.apply(step, self.model, self.optim)
+        self.current = self.state.at(step)
+
     def _make_step(self) -> Callable[[int, list], torch.Tensor]:
         """The per-step function, with every choice already made."""
         forward, optim, autocast, params = self.forward, self.optim, self.autocast, self.params
-        scale = 1.0 / self.accum
         reduce = self._grad_all_reduce if self.dist.world > 1 else None
         clip = self.spec.train.grad_clip
 
         def step(i: int, batches: list) -> torch.Tensor:
+            state, scale = self.current, 1.0 / len(batches)
             total = None
             for inputs, targets in batches:
                 with autocast():
-                    loss = forward(inputs, targets)
+                    loss = forward(inputs, targets, state)
                 (loss * scale if scale != 1.0 else loss).backward()
                 total = loss.detach() if total is None else total + loss.detach()
             if reduce is not None:
@@ -107,8 +138,7 @@ class Trainer:
             if clip is not None:
                 torch.nn.utils.clip_grad_norm_(params, clip)
             optim.set_step(i)
-            optim.step()
-            optim.zero_grad()
+            optim.step(i)
             return total if scale == 1.0 else total * scale
 
         return step
@@ -120,23 +150,36 @@ class Trainer:
             h.wait()
 
     def warm_up(self) -> None:
-        """Untimed steps on random tokens (compiles everything), then the initial state is put back."""
+        """Untimed steps on random tokens that compile every graph the run will need — the first steps, and
+        the steps around each stage boundary, static-value change and event — then the initial state
+        (weights, optimizer state, events' effects) is put back."""
         n = self.spec.train.untimed_steps
         if n == 0:
             return
         model_state = copy.deepcopy(self.model.state_dict())
         optim_state = copy.deepcopy(self.optim.state_dicts())
-        t = self.spec.train
-        for i in range(n):
-            tokens = torch.randint(0, self.spec.model.vocab_size, (t.device_batch, t.seq_len), device=self.dist.device)
-            self.step_fn(i, [(tokens.to(torch.int32), tokens.to(torch.int64))] * self.accum)
+        visits = list(range(n))
+        for b in self.plan.boundaries():
+            visits += [s for s in (b - 1, b, b + 1) if 0 <= s < self.plan.horizon.total and s not in visits]
+        for i in sorted(visits):
+            self.begin_step(i)
+            stage = self.plan.stage(i)
+            tokens = torch.randint(0, self.spec.model.vocab_size, (stage.device_batch, stage.seq_len),
+                                   device=self.dist.device)
+            self.step_fn(i, [(tokens.to(torch.int32), tokens.to(torch.int64))] * stage.accumulation(self.dist.world))
+        self.begin_step(0)
         self.evaluate(max_batches=1)
+        for event in reversed(self.plan.events):
+            event.reset(self.model, self.optim)
         self.model.load_state_dict(model_state)
         self.optim.load_state_dicts(optim_state)
+        self.optim.zero_grad()
+        self.current = self.state.at(0)
         synchronize(self.dist.device)
 
     @torch.no_grad()
     def evaluate(self, max_batches: int | None = None) -> float:
+        """Mean val loss over eval.tokens, with the current step's state (its windows, its events)."""
         spec, dist = self.spec, self.dist
         e = spec.eval
         per_batch = dist.world * (e.device_batch or spec.train.device_batch) * (e.seq_len or spec.train.seq_len)
@@ -147,23 +190,24 @@ class Trainer:
         for _ in range(n):
             (inputs, targets), = next(loader)
             with self.autocast():
-                total += self.forward(inputs, targets).float()
+                total += self.forward(inputs, targets, self.current).float()
         self.model.train()
         return dist.all_reduce_avg(total / n).item()
 
     def run(self, result: RunResult, on_progress: Callable[[dict], None] | None = None) -> None:
         """Trains spec.train.steps steps, filling `result` as it goes (so an interruption keeps what was done)."""
         spec, dev = self.spec, self.dist.device
-        steps, every = spec.train.steps, spec.eval.every
+        steps, every = self.plan.horizon.total, spec.eval.every
         self.warm_up()
         if dev.startswith("cuda"):
             torch.cuda.reset_peak_memory_stats()
-        loader = make_loader(spec, self.dataset, self.dist, split="train")
+        loader = make_loader(spec, self.dataset, self.dist, split="train", plan=self.plan)
         train_ms, last_val, last_loss = 0.0, None, None
         synchronize(dev)
         t0 = time.perf_counter()
         for step in range(steps + 1):
             last = step == steps
+            self.begin_step(step)
             if last or step % every == 0:
                 synchronize(dev)
                 train_ms += 1000 * (time.perf_counter() - t0)

@@ -4,7 +4,8 @@ the global batch divides over the devices, and every parameter has an optimizer 
 from __future__ import annotations
 
 from remix.slots import (ACTIVATIONS, ATTENTION, HEADS, INITS, LOADERS, LOGITS, LOSSES, LR_SCHEDULES, MLPS,
-                         MOMENTUM_SCHEDULES, NORMS, OPTIMIZERS, PARTS, POSITIONS, STREAMS)
+                         MOMENTUM_SCHEDULES, NORMS, OPTIMIZERS, PARTS, POSITIONS, STAGES, STEP_VALUES, EVENTS,
+                         STREAMS)
 from remix.registry import RegistryError
 from remix.spec import Component, Spec, SpecError
 
@@ -58,6 +59,16 @@ def validate_spec(spec: Spec, *, world: int = 1) -> None:
                                 f"model's layers 0..{m.n_layer - 1}")
     _component(LR_SCHEDULES, spec.schedule.lr, "schedule.lr")
     _component(MOMENTUM_SCHEDULES, spec.schedule.momentum, "schedule.momentum")
+    _component(STAGES, spec.schedule.stages, "schedule.stages")
+    for name, c in spec.schedule.state.items():
+        _component(STEP_VALUES, c, f"schedule.state.{name}")
+    for name, c in spec.schedule.events.items():
+        _component(EVENTS, c, f"schedule.events.{name}")
+    if t.extension_steps < 0:
+        raise SpecError("train.extension_steps", f"train.extension_steps must be ≥ 0, got {t.extension_steps}")
+    for name, g in spec.optim.items():
+        if g.every < 1:
+            raise SpecError(f"optim.{name}.every", f"optim.{name}.every must be ≥ 1, got {g.every}")
     _component(LOADERS, spec.data.loader, "data.loader")
     if not spec.optim:
         raise SpecError("optim", "optim has no groups: nothing would train")
@@ -74,6 +85,7 @@ def validate_spec(spec: Spec, *, world: int = 1) -> None:
         raise SpecError("train.tokens_per_step",
                         f"train.tokens_per_step = {t.tokens_per_step} does not divide into {world} device(s) × "
                         f"{t.device_batch} sequences × {t.seq_len} tokens = {per_micro} per micro-step")
+    _check_stages(spec, world)
     eval_seq, eval_batch = e.seq_len or t.seq_len, e.device_batch or t.device_batch
     if e.tokens % (world * eval_batch * eval_seq):
         raise SpecError("eval.tokens", f"eval.tokens = {e.tokens} does not divide into {world} device(s) × "
@@ -82,6 +94,25 @@ def validate_spec(spec: Spec, *, world: int = 1) -> None:
         raise SpecError("model.max_len", f"model.max_len = {m.max_len} is shorter than the rows the run uses "
                         f"({max(eval_seq, t.seq_len)} tokens)")
     _check_partition(spec)
+
+
+def _check_stages(spec: Spec, world: int) -> None:
+    from remix.stages import StepPlan
+    try:
+        plan = StepPlan(spec)
+    except (RegistryError, ValueError) as err:
+        raise SpecError("schedule", f"schedule: {err}") from None
+    if len(plan.stages) == 1:
+        return
+    for st in plan.stages:
+        per_micro = world * st.device_batch * st.seq_len
+        if st.tokens_per_step % per_micro:
+            raise SpecError("schedule.stages", f"schedule.stages: the stage from step {st.start} has "
+                            f"{st.tokens_per_step} tokens per step, which do not divide into {world} device(s) × "
+                            f"{st.device_batch} × {st.seq_len}")
+        if st.seq_len > spec.model.max_len:
+            raise SpecError("schedule.stages", f"schedule.stages: the stage from step {st.start} has rows of "
+                            f"{st.seq_len} tokens, longer than model.max_len = {spec.model.max_len}")
 
 
 def _check_partition(spec: Spec) -> None:
@@ -104,5 +135,6 @@ def load_components() -> None:
     import remix.data.loaders  # noqa: F401
     import remix.model  # noqa: F401
     import remix.optim  # noqa: F401
+    import remix.stages  # noqa: F401
     from remix.ingredient import catalogue
     catalogue()

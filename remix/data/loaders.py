@@ -24,9 +24,9 @@ only the training stream), so evaluation always sees the first tokens of the val
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -45,6 +45,7 @@ class Geometry:
     accum: int
     rank: int
     world: int
+    max_doc_len: int | None = None   # BOS-aligned packing: cut each document after this many tokens
 
     @property
     def micro_tokens(self) -> int:  # B * L, one slice
@@ -64,12 +65,13 @@ class Geometry:
 
 @dataclass(frozen=True)
 class RankSlice:
-    """The baselines' loader takes no arguments."""
+    prefetch: bool = False          # record #33: read the next shard in a background thread (same batches)
 
 
 @dataclass(frozen=True)
 class BosAligned:
     max_doc_len: int | None = None  # record #29: cut documents after this many tokens and pack them
+    prefetch: bool = False
 
 
 def _geometry(files, seq_len, device_batch, accum, rank, world) -> Geometry:
@@ -83,57 +85,77 @@ def _geometry(files, seq_len, device_batch, accum, rank, world) -> Geometry:
     return Geometry(seq_len, device_batch, accum, rank, world)
 
 
+def _stages(geo: Geometry, stages) -> Callable[[int], Geometry]:
+    """step -> geometry: the loader's own for every step, or the run's stages (a new batch, row length or
+    document cut from a given step on; the loader keeps its place in the data)."""
+    if stages is None:
+        return lambda step: geo
+    return lambda step: replace(geo, **stages(step))
+
+
 @LOADERS.register("rank_slice", config=RankSlice)
 def build_rank_slice(cfg, files: list[Path], *, seq_len: int, device_batch: int, accum: int, rank: int,
-                     world: int, bos_id: int, device, cycle: bool) -> Iterator[Step]:
+                     world: int, bos_id: int, device, cycle: bool, stages=None) -> Iterator[Step]:
     geo = _geometry(files, seq_len, device_batch, accum, rank, world)
     counts = [read_header(f)["tokens"] for f in files]  # checks every file before the first step
     if max(counts) < geo.global_tokens + 1:
         raise DataError(f"loader: no shard holds one global batch of {geo.global_tokens:,} tokens + 1 "
                         f"(largest: {max(counts):,} tokens in {files[counts.index(max(counts))]}); "
                         "lower the batch or use bigger shards")
-    return _rank_slice_steps(list(files), geo, torch.device(device), cycle)
+    prefetch = cfg is not None and cfg.prefetch
+    return _rank_slice_steps(list(files), _stages(geo, stages), torch.device(device), cycle, prefetch)
 
 
-def _rank_slice_steps(files: list[Path], geo: Geometry, device: torch.device, cycle: bool) -> Iterator[Step]:
-    G, BL, B, L = geo.global_tokens, geo.micro_tokens, geo.device_batch, geo.seq_len
-    for path in _shard_paths(files, cycle):
-        tokens = _host_tokens(path, pinned=device.type == "cuda")   # once per shard, not once per step
+def _rank_slice_steps(files: list[Path], geometry, device: torch.device, cycle: bool,
+                      prefetch: bool = False) -> Iterator[Step]:
+    step = 0
+    pinned = device.type == "cuda"
+    for tokens in _host_shards(files, cycle, pinned, prefetch):   # each shard read once, not once per step
         pos = 0
-        while pos + G + 1 <= len(tokens):
+        while True:
+            geo = geometry(step)
+            G, BL, B, L = geo.global_tokens, geo.micro_tokens, geo.device_batch, geo.seq_len
+            if pos + G + 1 > len(tokens):
+                break
             yield [_flat_batch(tokens[pos + s * BL: pos + (s + 1) * BL + 1], B, L, device)
                    for s in geo.my_slices()]
             pos += G
+            step += 1
 
 
 @LOADERS.register("bos_aligned", config=BosAligned)
 def build_bos_aligned(cfg, files: list[Path], *, seq_len: int, device_batch: int, accum: int, rank: int,
-                      world: int, bos_id: int, device, cycle: bool) -> Iterator[Step]:
-    geo = _geometry(files, seq_len, device_batch, accum, rank, world)
+                      world: int, bos_id: int, device, cycle: bool, stages=None) -> Iterator[Step]:
     max_doc_len = cfg.max_doc_len if cfg is not None else None
     if max_doc_len is not None and max_doc_len < 1:
         raise DataError(f"loader bos_aligned: max_doc_len must be positive, got {max_doc_len}")
+    geo = replace(_geometry(files, seq_len, device_batch, accum, rank, world), max_doc_len=max_doc_len)
     for f in files:
         read_header(f)
-    rows = _packed_rows if max_doc_len is not None else _aligned_rows
-    return _bos_steps(list(files), geo, bos_id, max_doc_len, rows, torch.device(device), cycle)
+    return _bos_steps(list(files), _stages(geo, stages), bos_id, torch.device(device), cycle)
 
 
-def _bos_steps(files, geo: Geometry, bos_id: int, max_doc_len, rows, device, cycle) -> Iterator[Step]:
-    B, L = geo.device_batch, geo.seq_len
-    n_rows = geo.slices * B
+def _bos_steps(files, geometry, bos_id: int, device, cycle) -> Iterator[Step]:
+    step = 0
     while True:
         produced = False
         for tokens in _shards(files, cycle=False):
             bos = np.flatnonzero(np.asarray(tokens) == bos_id)  # once per shard: ~0.1 s for 100M tokens
-            cursor = 0
+            cursor, packed = 0, None
             while True:
+                geo = geometry(step)
+                B, L, max_doc_len = geo.device_batch, geo.seq_len, geo.max_doc_len
+                n_rows = geo.slices * B
+                if packed is not None and packed != (max_doc_len is not None):
+                    cursor = _convert_cursor(cursor, bos, to_index=max_doc_len is not None)
+                packed = max_doc_len is not None
+                rows = _packed_rows if packed else _aligned_rows
                 found = rows(tokens, bos, cursor, n_rows, L, 2 * geo.global_tokens, max_doc_len)
                 if found is None:
                     break  # the shard cannot fill another step: its tail is dropped
                 pieces, cursor = found
                 produced = True
-                step = []
+                batch = []
                 for s in geo.my_slices():
                     buf = np.empty((B, L + 1), dtype=np.int32)
                     for b in range(B):
@@ -141,14 +163,24 @@ def _bos_steps(files, geo: Geometry, bos_id: int, max_doc_len, rows, device, cyc
                         for start, end in pieces[s * B + b]:
                             buf[b, at:at + end - start] = tokens[start:end]
                             at += end - start
-                    step.append(_row_batch(buf, device))
-                yield step
+                    batch.append(_row_batch(buf, device))
+                yield batch
+                step += 1
         if not cycle:
             return
         if not produced:
-            raise DataError(f"loader bos_aligned: no shard of {files[0].parent} yields a step of {n_rows} "
-                            f"BOS-aligned rows of {L + 1} tokens (BOS id {bos_id}); lower the batch, "
-                            "check the BOS id, or use rank_slice")
+            geo = geometry(step)
+            raise DataError(f"loader bos_aligned: no shard of {files[0].parent} yields a step of "
+                            f"{geo.slices * geo.device_batch} BOS-aligned rows of {geo.seq_len + 1} tokens (BOS id "
+                            f"{bos_id}); lower the batch, check the BOS id, or use rank_slice")
+
+
+def _convert_cursor(cursor: int, bos: np.ndarray, to_index: bool) -> int:
+    """The packed loader's cursor is a BOS index, the aligned one's a token position: a stage that switches
+    between them keeps its place."""
+    if to_index:
+        return int(np.searchsorted(bos, cursor))
+    return int(bos[cursor]) if cursor < len(bos) else int(bos[-1]) + 1
 
 
 def _aligned_rows(tokens, bos, cursor, n_rows, L, span, max_doc_len):
@@ -201,6 +233,26 @@ def _shard_paths(files: list[Path], cycle: bool):
 def _shards(files: list[Path], cycle: bool):
     for f in _shard_paths(files, cycle):
         yield load_tokens(f)
+
+
+def _host_shards(files: list[Path], cycle: bool, pinned: bool, prefetch: bool) -> Iterator[torch.Tensor]:
+    """Each shard in host memory; with `prefetch`, the next one is read by a background thread while the
+    current one trains (the batches are the same)."""
+    paths = _shard_paths(files, cycle)
+    if not prefetch:
+        for path in paths:
+            yield _host_tokens(path, pinned)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="remix-shard") as pool:
+        ahead = pool.submit(_host_tokens, next(paths, None), pinned) if files else None
+        while ahead is not None:
+            tokens = ahead.result()
+            if tokens is None:
+                return
+            following = next(paths, None)
+            ahead = pool.submit(_host_tokens, following, pinned) if following is not None else None
+            yield tokens
 
 
 def _host_tokens(path: Path, pinned: bool) -> torch.Tensor:

@@ -85,7 +85,8 @@ class Attention(nn.Module):
         q, k = self.qk_after_rope(q, k)
         for hook in self.hooks["rotated"]:
             q, k, v = hook(i, q, k, v, ctx)
-        y = self.core(q, k, v, ctx.masks, self.window, self.scale)
+        scale = ctx.state.get("attn_scale", self.scale)   # a schedule's (YaRN's) scale, a number per stage
+        y = self.core(q, k, v, ctx.masks, self.window, scale)
         for hook in self.hooks["heads"]:
             y = hook(i, y, ctx)
         return self.out(y.reshape(B, T, self.n_head * self.head_dim))

@@ -34,6 +34,8 @@ class GPT(nn.Module):
         self.head = build(HEADS, model.head, model, self.embed)
         self.logits = build(LOGITS, model.logits, model)
         self.loss = build(LOSSES, model.loss, model)
+        for part in self.parts.values():
+            part.bind(self)
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor, state: dict | None = None) -> torch.Tensor:
         state = state or {}

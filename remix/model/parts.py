@@ -51,6 +51,10 @@ class Part(nn.Module):
     def reset_parameters(self) -> None:
         """Initialises the part's parameters (called once, after the model is built)."""
 
+    def bind(self, model) -> None:
+        """Called once the model is built, for a part that reads another module's weights (the head's, say).
+        Keep the reference out of the module tree: object.__setattr__(self, "_model", model)."""
+
     def embed(self, e, ctx):
         return e
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Callable
 
 import torch
@@ -39,10 +39,18 @@ def partition(roles: dict[str, str], groups: dict[str, OptimGroup]) -> dict[str,
 
 @dataclass
 class Optimizers:
-    """The run's optimizers and the schedules that drive their groups."""
+    """The run's optimizers and the schedules that drive their groups.
+
+    A group that steps `every` k steps keeps accumulating its gradients in between (record #39: Adam on
+    odd steps, on the sum of two steps' gradients); a paused group neither steps nor keeps its gradients
+    (record #52's frozen scalars). Each group has an optimizer of its own, unless its optimizer batches
+    work across groups (Muon: `spans_groups`), so groups can step on their own rhythm."""
     optimizers: list[torch.optim.Optimizer]
     lr_multiplier: Callable[[int], float]
     momentum: Callable[[int], float] | None
+    every: list[int] = field(default_factory=list)          # per optimizer
+    names: list[tuple[str, ...]] = field(default_factory=list)  # the groups each optimizer holds
+    paused_until: dict[str, int] = field(default_factory=dict)  # group -> first step it steps again
 
     def set_step(self, step: int) -> None:
         mult = self.lr_multiplier(step)
@@ -53,9 +61,16 @@ class Optimizers:
                 if m is not None and "momentum" in group:
                     group["momentum"] = m
 
-    def step(self) -> None:
-        for opt in self.optimizers:
-            opt.step()
+    def step(self, step: int) -> None:
+        for opt, every, names in zip(self.optimizers, self.every, self.names):
+            if any(self.paused_until.get(n, 0) > step for n in names):
+                opt.zero_grad(set_to_none=True)      # frozen: the gradients are discarded
+            elif (step + 1) % every == 0:
+                opt.step()
+                opt.zero_grad(set_to_none=True)
+
+    def pause(self, group: str, until: int) -> None:
+        self.paused_until[group] = until
 
     def zero_grad(self) -> None:
         for opt in self.optimizers:
@@ -67,23 +82,27 @@ class Optimizers:
     def load_state_dicts(self, states: list[dict]) -> None:
         for opt, state in zip(self.optimizers, states):
             opt.load_state_dict(state)
+        self.paused_until.clear()
 
 
 def build_optimizers(model: nn.Module, spec: Spec, *, world: int = 1, rank: int = 0) -> Optimizers:
     params = dict(model.named_parameters())
     names = partition(model.param_roles(), spec.optim)
-    by_kind: dict[str, list[dict]] = {}
+    instances: dict[tuple, list[dict]] = {}
     for gname, g in spec.optim.items():
         if not names[gname]:
             continue   # an empty group (M's scalar group) trains nothing
         cfg = OPTIMIZERS.config(g.optimizer, g.args)
         group = {"name": gname, "params": [params[n] for n in names[gname]], "lr": g.lr, "initial_lr": g.lr,
                  **(asdict(cfg) if cfg is not None else {})}
-        by_kind.setdefault(g.optimizer, []).append(group)
-    optimizers = [OPTIMIZERS.get(kind)(groups, world=world, rank=rank) for kind, groups in by_kind.items()]
+        shared = getattr(OPTIMIZERS.get(g.optimizer), "spans_groups", False)
+        instances.setdefault((g.optimizer, g.every, None if shared else gname), []).append(group)
+    optimizers = [OPTIMIZERS.get(kind)(groups, world=world, rank=rank) for (kind, _, _), groups in instances.items()]
+    every = [k for (_, k, _) in instances]
+    held = [tuple(g["name"] for g in groups) for groups in instances.values()]
     total = spec.train.steps
     lr = LR_SCHEDULES.get(spec.schedule.lr.name)(LR_SCHEDULES.config(spec.schedule.lr.name, spec.schedule.lr.args),
                                                  total)
     mom_c = spec.schedule.momentum
     momentum = MOMENTUM_SCHEDULES.get(mom_c.name)(MOMENTUM_SCHEDULES.config(mom_c.name, mom_c.args), total)
-    return Optimizers(optimizers, lr, momentum)
+    return Optimizers(optimizers, lr, momentum, every, held)
