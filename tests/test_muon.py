@@ -10,7 +10,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-import ingredients.muon as muon_module
+import remix.optim.orthogonalise as orthogonalise_module
 from ingredients.muon import Muon, MuonConfig, build_muon, update_scale
 from ingredients.muon import INGREDIENT as MUON
 from ingredients.muon_momentum_warmup import INGREDIENT as WARMUP
@@ -77,7 +77,7 @@ def test_update_matches_float64_formulas(shape, nesterov, monkeypatch):
     def float64_ns(G, steps, a, b, c):
         assert (steps, (a, b, c)) == (5, COEFFS)
         return ns_float64(G, steps)
-    monkeypatch.setattr(muon_module, "newton_schulz", float64_ns)
+    monkeypatch.setattr(orthogonalise_module, "newton_schulz", float64_ns)
     torch.manual_seed(0)
     grads = [torch.randn(shape, dtype=torch.float64) for _ in range(3)]
     momenta = [0.85, 0.9, 0.95]
