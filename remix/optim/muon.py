@@ -28,7 +28,7 @@ from remix.optim.muon_parts import DECAYS, MASTERS, MOMENTA, NORMALISERS, VIEWS
 from remix.optim.orthogonalise import ORTHOGONALISERS
 from remix.slots import OPTIMIZERS
 
-SHAPE_SCALES = ("rows_over_cols", "max_dim", "one")
+SHAPE_SCALES = ("rows_over_cols", "cols_over_rows", "max_dim", "one")
 STATE_DTYPES = {"param": None, "float32": torch.float32}
 CHOICES = {"normuon_floor": ("rsqrt", "sqrt"), "normuon_square_axis": ("row", "column"),
            "normuon_square_dtype": ("float32", "param"), "state_dtype": tuple(STATE_DTYPES),
@@ -44,7 +44,8 @@ class MuonConfig:
     ns_steps: int = 5
     ns_coefficients: tuple[float, ...] = (3.4445, -4.7750, 2.0315)
     weight_decay: float = 0.0
-    shape_scale: str = "rows_over_cols"   # sqrt(max(1, rows/cols)); "max_dim": sqrt(max(rows, cols)) (#4); "one"
+    shape_scale: str = "rows_over_cols"   # √max(1, rows/cols) | cols_over_rows (a transposed storage) | max_dim:
+                                          # √max(rows, cols) (#4) | one
     lr_mul: float = 1.0                   # η_eff = η·shape·lr_mul (#42/#48's per-matrix multipliers)
     wd_mul: float = 1.0
     orthogonaliser: str = "newton_schulz"  # newton_schulz | polar_express (#38) | any registered kernel
@@ -84,6 +85,8 @@ def update_scale(shape, rule: str) -> float:
     rows, cols = shape[-2], shape[-1]
     if rule == "rows_over_cols":
         return math.sqrt(max(1.0, rows / cols))
+    if rule == "cols_over_rows":
+        return math.sqrt(max(1.0, cols / rows))
     if rule == "max_dim":
         return math.sqrt(max(rows, cols))
     if rule == "one":
