@@ -30,7 +30,8 @@ R87 = Provenance("87", "06/11/26", "1.256 minutes", "2026-06-11_RecursiveFromBes
                  "C-Optim sign-agreement step on value and bigram embeddings, strength 0.5")
 
 
-@ingredient(name="adam_coptim", summary="Adam step rescaled by sign agreement with the gradient on value/bigram embeddings (#87)",
+@ingredient(name="adam_coptim",
+            summary="Adam step rescaled by its sign agreement with the gradient, on value/bigram embeddings (#87)",
             category="optimizer", provenance=R87,
             options={"strength": 0.5, "roles": ("embed.value", "embed.bigram")}, requires=("adam_groups",),
             doc=__doc__)

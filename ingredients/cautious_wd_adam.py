@@ -28,7 +28,8 @@ from remix.ingredient import Provenance, ingredient
 from remix.optim.groups import per_role
 from remix.optim.remix_adam import ADAM_KINDS, as_remix_adam
 
-R50 = Provenance("50", "12/18/25", "2.128 minutes", "2025-12-18_CautiousWDAdam", "cautious weight decay on Adam, wd 0.005")
+R50 = Provenance("50", "12/18/25", "2.128 minutes", "2025-12-18_CautiousWDAdam",
+                 "cautious weight decay on Adam, wd 0.005")
 R53 = Provenance("53", "12/22/25", "1.988 minutes", "2025-12-22_MultiTokenPrediction", "mask [u·p > 0] (strict)")
 R55 = Provenance("55", "12/29/25", "1.918 minutes", "2025-12-29_VeSkipGates",
                  "wd_mul: value embeds 5, embed 150, lm_head 150, gates and scalars 0")
@@ -41,7 +42,8 @@ WD_MUL = {
 VARIANTS = {"50": (WD_MUL["50"], False), "53": (WD_MUL["50"], True), "55": (WD_MUL["55"], True)}
 
 
-@ingredient(name="cautious_wd_adam", summary="Adam decays only where the step agrees: η²·0.005·wd_mul·[u·p > 0]·p",
+@ingredient(name="cautious_wd_adam",
+            summary="Adam decays only where the step agrees: η²·0.005·wd_mul·[u·p > 0]·p",
             category="optimizer", provenance=(R50, R53, R55), options={"variant": "55", "weight_decay": 0.005},
             requires=("adam_groups",), doc=__doc__)
 def INGREDIENT(spec, variant, weight_decay):

@@ -30,7 +30,8 @@ R53 = Provenance("53", "12/22/25", "1.988 minutes", "2025-12-22_MultiTokenPredic
                  "'tweak CWD': Adam's mask made strict; NorMuon's unchanged")
 
 
-@ingredient(name="cautious_wd_muon", summary="Muon decays weights only where the update agrees: η²·1.2·[V·p ≥ 0]·p",
+@ingredient(name="cautious_wd_muon",
+            summary="Muon decays weights only where the update agrees: η²·1.2·[V·p ≥ 0]·p",
             category="optimizer", provenance=(R43, R53), options={"weight_decay": 1.2}, requires=("muon",),
             doc=__doc__)
 def INGREDIENT(spec, weight_decay):

@@ -36,7 +36,8 @@ R60 = Provenance("60", "01/16/26", "1.765 minutes", "2026-01-16_FusedSoftcappedE
                  "fused Triton kernel, same math and schedule")
 
 
-@ingredient(name="multi_token_prediction", summary="also predict the tokens 2 and 3 ahead, weights (1, 0.5, 0.25) fading out",
+@ingredient(name="multi_token_prediction",
+            summary="also predict the tokens 2 and 3 ahead, weights (1, 0.5, 0.25) fading out",
             category="architecture", provenance=(R53, R60),
             options={"weights": (1.0, 0.5, 0.25), "schedule": "thirds"}, doc=__doc__)
 def INGREDIENT(spec, weights, schedule):

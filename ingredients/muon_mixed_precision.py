@@ -28,7 +28,8 @@ R57 = Provenance("57", "01/04/26", "1.878 minutes", "2026-01-04_MixedPrecisionIn
                  "bf16 attn/MLP weights, uint16 mantissa master, fp32 Muon state")
 
 
-@ingredient(name="muon_mixed_precision", summary="bf16 matrices + 16-bit mantissa fp32 master in Muon, fp32 state (#57)",
+@ingredient(name="muon_mixed_precision",
+            summary="bf16 matrices + 16-bit mantissa fp32 master in Muon, fp32 state (#57)",
             category="precision", provenance=R57, requires=("muon",), doc=__doc__)
 def INGREDIENT(spec):
     if spec.model.param_dtype != "bfloat16":

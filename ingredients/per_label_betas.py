@@ -37,7 +37,8 @@ from remix.ingredient import Provenance, ingredient
 from remix.optim.groups import per_role
 from remix.optim.remix_adam import ADAM_KINDS
 
-R52 = Provenance("52", "12/21/25", "2.037 minutes", "2025-12-21_SmoothedScalars", "scalars in an Adam with betas (0.9, 0.99)")
+R52 = Provenance("52", "12/21/25", "2.037 minutes", "2025-12-21_SmoothedScalars",
+                 "scalars in an Adam with betas (0.9, 0.99)")
 R57 = Provenance("57", "01/04/26", "1.878 minutes", "2026-01-04_MixedPrecisionInterweavedOptimizer",
                  "finer-grain Adam betas per label")
 

@@ -163,7 +163,8 @@ def prefix_token_ce(cfg: PrefixTokenConfig, model) -> PrefixTokenCE:
     return PrefixTokenCE(cfg, model)
 
 
-@ingredient(name="prefix_token_loss", summary="auxiliary loss: predict the next token's longest proper prefix token (#88)",
+@ingredient(name="prefix_token_loss",
+            summary="auxiliary loss: predict the next token's longest proper prefix token (#88)",
             category="architecture", provenance=R88, options={"weight": 0.25, "schedule": "thirds"}, doc=__doc__)
 def INGREDIENT(spec, weight, schedule):
     loss = spec.model.loss

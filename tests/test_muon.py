@@ -271,7 +271,8 @@ def _frozen_newton_schulz(G, steps, a, b, c):
 
 class FrozenMuon:
     def __init__(self, params, lr=0.05, momentum=0.95, nesterov=True, ns_steps=5, coefficients=COEFFS):
-        self.lr, self.momentum, self.nesterov, self.ns_steps, self.coefficients = lr, momentum, nesterov, ns_steps, coefficients
+        self.lr, self.momentum, self.nesterov = lr, momentum, nesterov
+        self.ns_steps, self.coefficients = ns_steps, coefficients
         self.buckets = {}
         for p in params:
             self.buckets.setdefault((tuple(p.shape), p.dtype), []).append(p)
@@ -291,7 +292,8 @@ class FrozenMuon:
         for params, updates in launched:
             like = params[0]
             updates = updates[:len(params)].to(like.dtype)
-            torch._foreach_add_(params, list(updates.unbind(0)), alpha=-self.lr * update_scale(like.shape, "rows_over_cols"))
+            rows, cols = like.shape[-2], like.shape[-1]
+            torch._foreach_add_(params, list(updates.unbind(0)), alpha=-self.lr * math.sqrt(max(1.0, rows / cols)))
 
 
 @functools.cache

@@ -110,7 +110,8 @@ def ref_muon(p0, grads, momenta, *, lr=0.05, form="ema", nesterov=True, ortho=ns
         for i, M in enumerate(mats):
             O = ortho(M)
             if normuon is not None:
-                axis = 1 if (O.shape[0] > O.shape[1] or (O.shape[0] == O.shape[1] and normuon.get("square", "row") == "row")) else 0
+                r, c = O.shape
+                axis = 1 if (r > c or (r == c and normuon.get("square", "row") == "row")) else 0
                 S.setdefault(i, torch.zeros_like(O.mean(dim=axis, keepdim=True)))
                 O, S[i] = normuon_ref(O, S[i], **normuon)
             vs.append(O)
@@ -213,7 +214,8 @@ def test_sum_and_ema_agree_at_constant_momentum(float64_orthogonalisers):
     total, _ = run_muon(p0, grads, [0.95] * 3, momentum_form="sum")
     close(total, ema, tol=1e-6)                                    # equal up to NS's 1e-7 eps
     rising = [0.85, 0.9, 0.95]
-    assert (run_muon(p0, grads, rising, momentum_form="sum")[0][-1] - run_muon(p0, grads, rising)[0][-1]).abs().max() > 1e-4
+    total, ema = run_muon(p0, grads, rising, momentum_form="sum")[0], run_muon(p0, grads, rising)[0]
+    assert (total[-1] - ema[-1]).abs().max() > 1e-4
 
 
 @pytest.mark.parametrize("shape", SHAPES)
@@ -223,9 +225,11 @@ def test_polar_express_in_muon(shape, float64_orthogonalisers):
     close(got, ref_muon(p0, grads, MOMENTA, ortho=pe_float64))
 
 
-NORMUON = {"41": dict(normuon_beta2=0.95, normuon_floor="sqrt", normuon_square_axis="column", normuon_square_dtype="param"),
-           "48": dict(normuon_beta2=0.95, normuon_floor="rsqrt", normuon_square_axis="row", normuon_square_dtype="float32"),
-           "78": dict(normuon_beta2=0.9, normuon_floor="rsqrt", normuon_square_axis="row", normuon_square_dtype="float32")}
+NORMUON = {
+    "41": dict(normuon_beta2=0.95, normuon_floor="sqrt", normuon_square_axis="column", normuon_square_dtype="param"),
+    "48": dict(normuon_beta2=0.95, normuon_floor="rsqrt", normuon_square_axis="row", normuon_square_dtype="float32"),
+    "78": dict(normuon_beta2=0.9, normuon_floor="rsqrt", normuon_square_axis="row", normuon_square_dtype="float32"),
+}
 
 
 def _ref_normuon_args(args):
@@ -809,7 +813,8 @@ def test_adam_ingredients_groups():
     assert o["head"].args["decay"] == "cautious" and o["head"].args["cautious_strict"] is True
     assert o["head"].args["betas"] == (0.8, 0.95) and o["head"].args["eps"] == 1e-10     # kept from M
     assert o["hidden"].optimizer == "muon"
-    assert m_with("cautious_wd_adam", options={"cautious_wd_adam": {"variant": "50"}}).optim["head"].args["cautious_strict"] is False
+    loose = m_with("cautious_wd_adam", options={"cautious_wd_adam": {"variant": "50"}}).optim
+    assert loose["head"].args["cautious_strict"] is False and loose["head"].args["wd_mul"] == 1.0
 
     spec = m_with("adam_state_precision")
     assert all(spec.optim[n].optimizer == "remix_adam" and spec.optim[n].args["state_dtype"] == "float32"
@@ -838,7 +843,8 @@ def test_per_label_betas():
 def test_loss_ingredients():
     assert m_with("ce_sum").model.loss.args == {"reduction": "sum"}
     assert m_with("bf16_ce").model.loss.args == {"precision": "bfloat16"}
-    assert m_with("multi_token_prediction").model.loss.args == {"mtp_weights": (1.0, 0.5, 0.25), "mtp_schedule": "thirds"}
+    assert m_with("multi_token_prediction").model.loss.args == {"mtp_weights": (1.0, 0.5, 0.25),
+                                                                "mtp_schedule": "thirds"}
     spec = m_with("ce_sum", "multi_token_prediction", "prefix_token_loss")
     assert spec.model.loss.name == "prefix_token_ce"
     assert spec.model.loss.args == {"reduction": "sum", "mtp_weights": (1.0, 0.5, 0.25), "mtp_schedule": "thirds",
@@ -871,3 +877,48 @@ def test_m_with_everything_trains_two_steps():
     muon = opts.optimizers[0]
     views = {g["name"]: g["view"] for g in muon.param_groups}
     assert views["matrix_attn_qkv"] == "head_pairs" and muon.param_groups[0]["head_dim"] == spec.model.head_dim
+
+
+def test_state_dicts_keep_their_dtypes():
+    """torch would cast state to the parameter's dtype on load (the mantissa words into bf16 numbers)."""
+    p0, grads = fixed((32, 8))
+    _, muon = run_muon(p0.bfloat16(), grads[:2], MOMENTA[:2], master="mantissa", state_dtype="float32",
+                       normaliser="normuon")
+    _, adam = run_adam(p0.bfloat16(), grads[:2], state_dtype="float32")
+    for opt in (muon, adam):
+        saved = {k: v.clone() if isinstance(v, torch.Tensor) else v
+                 for k, v in next(iter(opt.state.values())).items()}
+        opt.load_state_dict(opt.state_dict())
+        restored = next(iter(opt.state.values()))
+        for key, value in saved.items():
+            if isinstance(value, torch.Tensor):
+                assert restored[key].dtype == value.dtype and torch.equal(restored[key], value), key
+            else:
+                assert restored[key] == value
+    assert next(iter(muon.state.values()))["mantissa"].dtype == torch.int16
+
+
+def test_loss_step_state_is_one_graph():
+    """With the step's weights in ctx.state (device tensors) M + MTP + prefix traces to one graph, and
+    new values of the weights are new inputs, not new graphs."""
+    spec = m_with("ce_sum", "multi_token_prediction", "prefix_token_loss", scale="tiny")
+    spec = spec.set("model.param_dtype", "float32")
+    model = build_model(spec.model, bos_id=256)
+    idx = torch.randint(0, 257, (2, 64))
+    state = {k: torch.tensor(v, dtype=torch.float32) for k, v in model.loss.step_state(0, 120).items()}
+    assert state["mtp_weights"].shape == (3,) and state["prefix_weight"].shape == ()
+    torch._dynamo.reset()
+    out = torch._dynamo.explain(model)(idx, idx.roll(-1, 1), state)
+    assert (out.graph_count, out.graph_break_count) == (1, 0), out.break_reasons
+    a = model(idx, idx.roll(-1, 1), state)
+    later = {k: torch.tensor(v, dtype=torch.float32) for k, v in model.loss.step_state(100, 120).items()}
+    b = model(idx, idx.roll(-1, 1), later)
+    model.loss = CrossEntropy(CrossEntropyConfig(reduction="sum"))
+    plain = model(idx, idx.roll(-1, 1))
+    assert later["mtp_weights"].tolist() == [1.0, 0.0, 0.0] and later["prefix_weight"].item() == 0.0
+    assert a.item() > b.item() and b.item() == pytest.approx(plain.item(), rel=1e-5)   # only the next token left
+
+
+def test_piece_modules_name_the_code_a_group_runs():
+    from remix.optim.muon import piece_modules
+    assert piece_modules({}) == {"remix.optim.orthogonalise", "remix.optim.muon_parts"}

@@ -26,6 +26,7 @@ import torch.distributed as dist
 
 from remix.optim.muon_parts import DECAYS, MASTERS, MOMENTA, NORMALISERS, VIEWS
 from remix.optim.orthogonalise import ORTHOGONALISERS
+from remix.optim.state import KeepsStateDtypes
 from remix.slots import OPTIMIZERS
 
 SHAPE_SCALES = ("rows_over_cols", "cols_over_rows", "max_dim", "one")
@@ -101,7 +102,7 @@ class _Bucket:
     per_rank: int                # how many each rank orthogonalises (the last ranks pad with zeros)
 
 
-class Muon(torch.optim.Optimizer):
+class Muon(KeepsStateDtypes, torch.optim.Optimizer):
     """Muon (see the module's docstring)."""
 
     def __init__(self, params, lr: float = 0.05, *, world: int = 1, rank: int = 0, **config):
@@ -218,3 +219,10 @@ def build_muon(param_groups: list[dict], *, world: int, rank: int) -> torch.opti
 
 
 OPTIMIZERS.register("muon", config=MuonConfig)(build_muon)
+
+
+def piece_modules(args: dict) -> set[str]:
+    """The modules of the pieces a Muon group's arguments name (for a run's code identity: a piece that an
+    ingredient module registers, such as a kernel orthogonaliser, is code the run executes)."""
+    cfg = MuonConfig(**args)
+    return {getattr(registry.get(getattr(cfg, name)), "__module__", "") for name, registry in PIECES.items()}

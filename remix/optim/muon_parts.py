@@ -208,8 +208,8 @@ def decoupled(params, updates, lr: float, eff: float, group) -> None:
 
 @DECAYS.register("cautious")
 def cautious(params, updates, lr: float, eff: float, group) -> None:
-    """Record #43: p ← p − η_eff·(V + λ·[V·p ≥ 0]·p), λ = η·wd·wd_mul: the decay (∝ η², so it follows
-    the lr schedule squared) only where it pulls p the way the update already does. Computed in fp32
+    """Record #43: p ← p − η_eff·(V + λ·[V·p ≥ 0]·p), λ = η·wd·wd_mul: the decay (∝ η², so it
+    follows the lr schedule squared) only where it pulls p the way the update already does. Computed in fp32
     and written back once."""
     lam = lr * group["weight_decay"] * group["wd_mul"]
     for p, u in zip(params, updates):

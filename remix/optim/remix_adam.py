@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass, replace
 
 import torch
 
+from remix.optim.state import KeepsStateDtypes
 from remix.slots import OPTIMIZERS
 from remix.spec import OptimGroup
 
@@ -89,7 +90,7 @@ def adam_step(params, grads, exp_avgs, exp_avg_sqs, hp, *, beta1: float, beta2: 
         p.copy_(x)
 
 
-class RemixAdam(torch.optim.Optimizer):
+class RemixAdam(KeepsStateDtypes, torch.optim.Optimizer):
     """Adam with the records' changes (see the module's docstring); groups carry RemixAdamConfig's fields."""
 
     def __init__(self, params, lr: float = 1e-3, **config):
