@@ -1,7 +1,7 @@
 """Cautious weight decay for the Adam groups: decay only where the Adam step already pulls toward zero.
 
 What it does
-    Every Adam group becomes remix's own Adam (remix_adam: the same Adam step as torch's) with decay
+    Every Adam group (torch "adam" or remix_adam; AdamW groups keep their own decoupled decay) becomes remix's own Adam (remix_adam: the same Adam step as torch's) with decay
     "cautious", weight_decay 0.005 and a wd_mul per role. Per element, u the Adam step:
         mask = [u·p > 0]   (≥ 0 in variant "50");   p ← p − (u + η²·wd·wd_mul·mask·p)
     η = the group's scheduled lr (it appears twice: the decay follows the lr schedule squared).
@@ -26,7 +26,7 @@ Does it change the math
 
 from remix.ingredient import Provenance, ingredient
 from remix.optim.groups import per_role
-from remix.optim.remix_adam import ADAM_KINDS, as_remix_adam
+from remix.optim.remix_adam import as_remix_adam
 
 R50 = Provenance("50", "12/18/25", "2.128 minutes", "2025-12-18_CautiousWDAdam",
                  "cautious weight decay on Adam, wd 0.005")
@@ -55,4 +55,4 @@ def INGREDIENT(spec, variant, weight_decay):
     def change(group, values):
         return as_remix_adam(group, decay="cautious", weight_decay=float(weight_decay), cautious_strict=strict,
                              wd_mul=values.get("wd_mul", 1.0))
-    return per_role(spec, table, change, optimizers=ADAM_KINDS)
+    return per_role(spec, table, change, optimizers=("adam", "remix_adam"))
