@@ -220,7 +220,8 @@ def cautious(params, updates, lr: float, eff: float, group) -> None:
 
 
 # --- master weights -------------------------------------------------------------------------------
-# fn(optimizer, params, updates, apply) applies `apply(targets, updates)` to the weights it keeps.
+# fn(state, params, updates, apply) calls apply(weights, updates) on the weights it updates (the
+# parameters, or fp32 masters it keeps in the optimizer's state and writes back).
 
 @MASTERS.register("none")
 def no_master(state, params, updates, apply) -> None:
