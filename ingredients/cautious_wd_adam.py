@@ -9,11 +9,14 @@ What it does
 Options (`variant`), wd_mul by role (roles not listed: 1):
     "50"  #50 (12/18/25, 2.128 min, 2025-12-18_CautiousWDAdam): mask [u·p ≥ 0]; scalars 0 (here scalar,
           vector and gate roles), everything else 1. Peak decay of M's embedding (lr 0.6): 0.6²·0.005 = 1.8e-3.
-    "53"  #53 (12/22/25, 1.988 min, 2025-12-22_MultiTokenPrediction, "tweak CWD"): the mask made strict.
-    "55"  #55 (12/29/25, 1.918 min, 2025-12-29_VeSkipGates) and on to #87 (default): strict; value (and
-          bigram) embeddings 5, token embedding 150, head 150, gates 0, lambdas and scalars 0. (#56 moved
-          the attention and value-embedding gate banks to Adam with wd_mul 1: roles gate.attn and
-          gate.value here, if a part declares them.)
+    "53"  #53 (12/22/25, 1.988 min, 2025-12-22_MultiTokenPrediction, "tweak CWD"): the mask made strict
+          (default: the form whose multipliers suit M's learning rates, see below).
+    "55"  #55 (12/29/25, 1.918 min, 2025-12-29_VeSkipGates) and on to #87: strict; value (and bigram)
+          embeddings 5, token embedding 150, head 150, gates 0, lambdas and scalars 0. (#56 moved the
+          attention and value-embedding gate banks to Adam with wd_mul 1: roles gate.attn and gate.value
+          here, if a part declares them.) The 150s were chosen for #51–#55's tied embedding/head at lr
+          0.008 (0.008²·0.005·150 = 4.8e-5 per step). The decay goes with lr², so at M's embedding lr 0.6
+          and head lr 0.22 the same 150s decay 0.27 and 0.036 per step: use "55" with the records' lrs.
     Records step Adam on odd steps only from #39 (the decay then applies on those steps); remix steps it
     every step.
 
@@ -44,7 +47,7 @@ VARIANTS = {"50": (WD_MUL["50"], False), "53": (WD_MUL["50"], True), "55": (WD_M
 
 @ingredient(name="cautious_wd_adam",
             summary="Adam decays only where the step agrees: η²·0.005·wd_mul·[u·p > 0]·p",
-            category="optimizer", provenance=(R50, R53, R55), options={"variant": "55", "weight_decay": 0.005},
+            category="optimizer", provenance=(R50, R53, R55), options={"variant": "53", "weight_decay": 0.005},
             requires=("adam_groups",), doc=__doc__)
 def INGREDIENT(spec, variant, weight_decay):
     if variant not in VARIANTS:

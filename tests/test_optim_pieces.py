@@ -805,7 +805,7 @@ def test_paired_head_muon_reads_head_dim_from_the_model():
 
 
 def test_adam_ingredients_groups():
-    spec = m_with("cautious_wd_adam")
+    spec = m_with("cautious_wd_adam", options={"cautious_wd_adam": {"variant": "55"}})
     o = spec.optim
     assert {n: (o[n].optimizer, o[n].args["wd_mul"]) for n in ("head", "embed", "scalar", "embed_value")} == \
         {"head": ("remix_adam", 150.0), "embed": ("remix_adam", 150.0), "scalar": ("remix_adam", 0.0),
@@ -815,6 +815,10 @@ def test_adam_ingredients_groups():
     assert o["hidden"].optimizer == "muon"
     loose = m_with("cautious_wd_adam", options={"cautious_wd_adam": {"variant": "50"}}).optim
     assert loose["head"].args["cautious_strict"] is False and loose["head"].args["wd_mul"] == 1.0
+    default = m_with("cautious_wd_adam").optim                       # "53": #50's multipliers, strict mask
+    assert {n: default[n].args["wd_mul"] for n in ("head", "embed", "scalar")} == {"head": 1.0, "embed": 1.0,
+                                                                                  "scalar": 0.0}
+    assert default["head"].args["cautious_strict"] is True and "embed_value" not in default
 
     spec = m_with("adam_state_precision")
     assert all(spec.optim[n].optimizer == "remix_adam" and spec.optim[n].args["state_dtype"] == "float32"
