@@ -66,6 +66,10 @@ def _component_files(spec) -> set[Path]:
     builders = [registry.get(c.name) for _, registry, c in slot_components(spec) if c.name in registry]
     builders += [OPTIMIZERS.get(g.optimizer) for g in spec.optim.values() if g.optimizer in OPTIMIZERS]
     modules = {getattr(b, "__module__", "") for b in builders}
+    from remix.optim.muon import piece_modules
+    for g in spec.optim.values():
+        if g.optimizer == "muon":   # Muon's pieces may come from ingredient modules (a kernel orthogonaliser)
+            modules |= piece_modules(g.args)
     files = set()
     for name in modules:
         if name.startswith("ingredients."):

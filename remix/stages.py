@@ -75,7 +75,24 @@ def single(cfg, spec, horizon: Horizon) -> list[Stage]:
     return [Stage(0, t.tokens_per_step, t.seq_len, t.device_batch)]
 
 
+class ModuleValues(StepValues):
+    """Step values a model module asks for itself (a loss whose weights follow the run: `step_state`)."""
+
+    def __init__(self, module, steps: int):
+        self.module, self.steps = module, steps
+
+    def __call__(self, step: int) -> dict[str, Any]:
+        return {k: (tuple(float(x) for x in v) if isinstance(v, (list, tuple)) else float(v))
+                for k, v in self.module.step_state(step, self.steps).items()}
+
+
 class StepPlan:
+    def add_module_values(self, model) -> None:
+        """Adds the values of every model module that has `step_state(step, total_steps)`."""
+        for module in model.modules():
+            if callable(getattr(module, "step_state", None)):
+                self.values.append(ModuleValues(module, self.horizon.steps))
+
     def __init__(self, spec):
         t = spec.train
         self.horizon = Horizon(t.steps, t.extension_steps)

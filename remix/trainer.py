@@ -102,6 +102,7 @@ class Trainer:
                 torch_dist.broadcast(p.detach(), 0)
         self.optim: Optimizers = build_optimizers(self.model, spec, world=dist.world, rank=dist.rank)
         self.plan = StepPlan(spec)
+        self.plan.add_module_values(self.model)
         self.state = DeviceState(self.plan, dist.device)
         self.current: dict = {}          # the step state the next forward sees
         compile_ = spec.train.compile if spec.train.compile is not None else dist.device.startswith("cuda")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import asdict
 
@@ -10,7 +11,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-import ingredients.muon as muon_module
+import remix.optim.orthogonalise as orthogonalise_module
 from ingredients.muon import Muon, MuonConfig, build_muon, update_scale
 from ingredients.muon import INGREDIENT as MUON
 from ingredients.muon_momentum_warmup import INGREDIENT as WARMUP
@@ -77,7 +78,7 @@ def test_update_matches_float64_formulas(shape, nesterov, monkeypatch):
     def float64_ns(G, steps, a, b, c):
         assert (steps, (a, b, c)) == (5, COEFFS)
         return ns_float64(G, steps)
-    monkeypatch.setattr(muon_module, "newton_schulz", float64_ns)
+    monkeypatch.setattr(orthogonalise_module, "newton_schulz", float64_ns)
     torch.manual_seed(0)
     grads = [torch.randn(shape, dtype=torch.float64) for _ in range(3)]
     momenta = [0.85, 0.9, 0.95]
@@ -247,3 +248,93 @@ def test_momentum_warmup_schedule():
     cfg = MOMENTUM_SCHEDULES.config("linear_warmup", out.schedule.momentum.args)
     momentum = MOMENTUM_SCHEDULES.get("linear_warmup")(cfg, 2500)
     assert [round(momentum(s), 12) for s in (0, 150, 300, 1000)] == [0.85, 0.9, 0.95, 0.95]
+
+
+# --- M's update is bitwise what it was before Muon was assembled from pieces ----------------------
+# A frozen copy of the step at commit 227d427 (ingredients/muon.py), one rank: EMA momentum in the
+# parameter's dtype, parameters of one shape stacked, Newton–Schulz 5 in bf16, p ← p − lr·scale·O.
+
+def _frozen_newton_schulz(G, steps, a, b, c):
+    tall = G.size(-2) > G.size(-1)
+    X = G.to(torch.bfloat16)
+    if tall:
+        X = X.transpose(-2, -1)
+    X = X / (torch.linalg.matrix_norm(X, keepdim=True) + 1e-7)
+    for _ in range(steps):
+        A = X @ X.transpose(-2, -1)
+        B = b * A + c * A @ A
+        X = B @ X + a * X
+    if tall:
+        X = X.transpose(-2, -1)
+    return X.contiguous()
+
+
+class FrozenMuon:
+    def __init__(self, params, lr=0.05, momentum=0.95, nesterov=True, ns_steps=5, coefficients=COEFFS):
+        self.lr, self.momentum, self.nesterov = lr, momentum, nesterov
+        self.ns_steps, self.coefficients = ns_steps, coefficients
+        self.buckets = {}
+        for p in params:
+            self.buckets.setdefault((tuple(p.shape), p.dtype), []).append(p)
+        self.bufs = {}
+
+    @torch.no_grad()
+    def step(self):
+        m = self.momentum
+        launched = []
+        for params in self.buckets.values():
+            grads = [p.grad for p in params]
+            bufs = [self.bufs.setdefault(id(p), torch.zeros_like(p)) for p in params]
+            torch._foreach_lerp_(bufs, grads, 1 - m)
+            directions = list(torch._foreach_lerp(grads, bufs, m)) if self.nesterov else list(bufs)
+            a, b, c = (float(x) for x in self.coefficients)
+            launched.append((params, _frozen_newton_schulz(torch.stack(directions), int(self.ns_steps), a, b, c)))
+        for params, updates in launched:
+            like = params[0]
+            updates = updates[:len(params)].to(like.dtype)
+            rows, cols = like.shape[-2], like.shape[-1]
+            torch._foreach_add_(params, list(updates.unbind(0)), alpha=-self.lr * math.sqrt(max(1.0, rows / cols)))
+
+
+@functools.cache
+def _m_hidden_group():
+    """The M recipe's hidden group, as the trainer builds it from the resolved spec."""
+    from remix.optim import from_model
+    from remix.recipe import load_recipe
+    from remix.runner import RunOptions, resolve_spec
+    from conftest import RECIPES
+    spec = resolve_spec(load_recipe(RECIPES / "muon_baseline.toml"), RunOptions(device="cpu"))[0]
+    g = spec.optim["hidden"]
+    cfg = OPTIMIZERS.config(g.optimizer, g.args)
+    return g.lr, from_model(asdict(cfg), spec.model)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32])
+@pytest.mark.parametrize("nesterov", [True, False])
+def test_m_update_is_bitwise_the_frozen_step(dtype, nesterov):
+    lr, args = _m_hidden_group()
+    assert (args["orthogonaliser"], args["momentum_form"], args["normaliser"], args["decay"], args["view"],
+            args["state_dtype"], args["master"], args["lr_mul"], args["weight_decay"]) == \
+        ("newton_schulz", "ema", "none", "decoupled", "whole", "param", "none", 1.0, 0.0)
+    args = {**args, "nesterov": nesterov}
+    init = model_like_params(dtype)
+    grads = fixed_grads(init, steps=4)
+    new = [p.clone().requires_grad_() for p in init]
+    old = [p.clone() for p in init]
+    opt = Muon([{"params": new, "lr": lr, "name": "hidden", **args}])
+    frozen = FrozenMuon(old, lr=lr, nesterov=nesterov)
+    for step_grads, m in zip(grads, (0.85, 0.875, 0.9, 0.95)):
+        for p, q, g in zip(new, old, step_grads):
+            p.grad, q.grad = g.clone(), g.clone()
+        opt.param_groups[0]["momentum"] = frozen.momentum = m
+        opt.step()
+        frozen.step()
+        for p, q in zip(new, old):
+            assert torch.equal(p.detach(), q), "M's Muon update changed"
+    # and the frozen step is Muon's formula: one step of it is within bf16 Newton–Schulz of the float64 one
+    if dtype == torch.float32:
+        p = init[0].clone()
+        one = FrozenMuon([p], lr=lr, nesterov=nesterov)
+        p.grad, one.momentum = grads[0][0].clone(), 0.85
+        one.step()
+        assert rel_err(p - init[0], reference_updates([grads[0][0]], [0.85], lr, nesterov)[0]) < BF16_NS_TOL

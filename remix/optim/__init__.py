@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from remix.slots import LR_SCHEDULES, MOMENTUM_SCHEDULES, OPTIMIZERS
-from remix.optim import adam, schedules  # noqa: F401  (registers the base components)
+from remix.optim import adam, muon, remix_adam, schedules  # noqa: F401  (registers the base components)
 from remix.model.roles import owner
 from remix.spec import OptimGroup, Spec
 
@@ -85,6 +85,16 @@ class Optimizers:
         self.paused_until.clear()
 
 
+# Optimizer arguments that describe the model rather than the optimizer (a Muon view needs the head size):
+# left None in the spec, they are filled from the model spec when the optimizer is built, so they follow
+# --scale and any override of the model.
+FROM_MODEL = ("head_dim",)
+
+
+def from_model(args: dict, model) -> dict:
+    return {k: (getattr(model, k) if k in FROM_MODEL and v is None else v) for k, v in args.items()}
+
+
 def build_optimizers(model: nn.Module, spec: Spec, *, world: int = 1, rank: int = 0) -> Optimizers:
     params = dict(model.named_parameters())
     names = partition(model.param_roles(), spec.optim)
@@ -94,7 +104,7 @@ def build_optimizers(model: nn.Module, spec: Spec, *, world: int = 1, rank: int 
             continue   # an empty group (M's scalar group) trains nothing
         cfg = OPTIMIZERS.config(g.optimizer, g.args)
         group = {"name": gname, "params": [params[n] for n in names[gname]], "lr": g.lr, "initial_lr": g.lr,
-                 **(asdict(cfg) if cfg is not None else {})}
+                 **(from_model(asdict(cfg), spec.model) if cfg is not None else {})}
         shared = getattr(OPTIMIZERS.get(g.optimizer), "spans_groups", False)
         instances.setdefault((g.optimizer, g.every, None if shared else gname), []).append(group)
     optimizers = [OPTIMIZERS.get(kind)(groups, world=world, rank=rank) for (kind, _, _), groups in instances.items()]
