@@ -20,7 +20,8 @@ MOVED = {"head": ("head",), "embed": ("embed",), "scalar": ("vector", "scalar", 
 
 @ingredient(name="adam_groups", summary="Adam (0.8, 0.95), no decay: head 0.22, embed 0.6, scalars 0.04",
             category="optimizer", provenance=(R8, R13, R21b),
-            options={"head_lr": 0.22, "embed_lr": 0.6, "scalar_lr": 0.04, "beta1": 0.8}, doc=__doc__)
+            options={"head_lr": 0.22, "embed_lr": 0.6, "scalar_lr": 0.04, "beta1": 0.8}, refines=("muon",),
+            doc=__doc__)
 def INGREDIENT(spec, head_lr, embed_lr, scalar_lr, beta1):
     moved = {r for roles in MOVED.values() for r in roles}
     groups = {}

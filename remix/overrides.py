@@ -29,15 +29,15 @@ def quiet_overrides(recipe) -> list[QuietOverride]:
     found = []
     for name, options in recipe.ingredients:
         ing = catalogue_mod.get(name)
-        spec = ing.apply(spec, options)
+        before, spec = spec, ing.apply(spec, options)
         new = spec.paths()
-        for path, value in new.items():
-            if paths.get(path, _MISSING) == value:
-                continue
-            earlier = setter.get(path)
+        changed = {_slot(spec, p) if p in new else _slot(before, p)
+                   for p in {*paths, *new} if paths.get(p, _MISSING) != new.get(p, _MISSING)}
+        for slot in sorted(changed):
+            earlier = setter.get(slot)
             if earlier is not None and earlier != name and earlier not in (*ing.requires, *ing.refines):
-                found.append(QuietOverride(_slot(spec, path), earlier, name))
-            setter[path] = name
+                found.append(QuietOverride(slot, earlier, name))
+            setter[slot] = name
         paths = new
     return list(dict.fromkeys(found))
 

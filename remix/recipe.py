@@ -229,12 +229,12 @@ def parse_recipe(data: dict[str, Any], *, file: str = "<recipe>", text: str = ""
 
 
 def _flatten(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """TOML's dotted keys arrive as nested tables; overrides are dotted paths. A table with a `name`
-    is a component, kept whole."""
+    """TOML's dotted keys arrive as nested tables; overrides are dotted paths. A table with a `name` is a
+    component, and one with `optimizer` and `roles` an optimizer group: those are kept whole."""
     out: dict[str, Any] = {}
     for key, value in table.items():
         path = f"{prefix}{key}"
-        if isinstance(value, dict) and "name" not in value:
+        if isinstance(value, dict) and "name" not in value and not {"optimizer", "roles"} <= set(value):
             out.update(_flatten(value, f"{path}."))
         else:
             out[path] = value

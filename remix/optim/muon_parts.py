@@ -233,7 +233,13 @@ def mantissa_master(state, params, updates, apply) -> None:
     """Record #57: a bf16 parameter plus a 16-bit mantissa kept by the optimizer are one fp32 master
     (bf16 bits high, mantissa low); the update is applied to the master in fp32 and the master is split
     back, so the forward sees the master truncated toward zero to bf16. The mantissa starts at 0: the
-    first master equals the bf16 weight."""
+    first master equals the bf16 weight. An fp32 parameter is its own master (tiny scale computes in fp32):
+    the update goes to it directly."""
+    if any(p.dtype == torch.float32 for p in params):
+        if all(p.dtype == torch.float32 for p in params):
+            apply(params, updates)
+            return
+        raise ValueError("master 'mantissa': a group mixes fp32 and bf16 parameters")
     masters = []
     for p in params:
         if p.dtype != torch.bfloat16:
