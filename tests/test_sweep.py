@@ -233,8 +233,8 @@ def test_per_gpu_worker_failure_is_reported_with_its_log(tmp_path):
     env = {"PYTHONPATH": os.pathsep.join([str(TESTS), str(TESTS.parent), os.environ.get("PYTHONPATH", "")])}
     ex = PerGPU(devices=["0"], execute="no_such_module:execute", env=env, poll_s=0.05)
     plan = fake_planner(FakeRecipe(), FakeOptions(seed=0))
-    failures = ex.run([Task(plan)], ResultStore(tmp_path))
-    assert len(failures) == 1 and "no_such_module" in failures[0]
+    outcome = ex.run([Task(plan)], ResultStore(tmp_path))
+    assert len(outcome.failures) == 1 and "no_such_module" in outcome.failures[0] and not outcome.held
 
 
 # --- exact mode ----------------------------------------------------------------------------------
