@@ -29,7 +29,8 @@ def execute(recipe: Recipe, options: RunOptions, *, kind: str, seeds: int, force
     from remix.data import DataError
     from remix.executors import ExecutorError
     from remix.lock import RunLocked
-    from remix.preflight import OutputError, check_data, check_plans, writable_dir
+    from remix.outdir import OutputError, writable_dir
+    from remix.preflight import check_data, check_plans
     from remix.results import ResultStore
     from remix.runner import plan_run
     from remix.sweep import SweepError, SweepFailed

@@ -10,30 +10,9 @@ from __future__ import annotations
 
 import functools
 import os
-import tempfile
-from pathlib import Path
 from typing import Any, Iterable
 
 from remix.data import DataError, load_tokens, open_dataset
-
-
-class OutputError(ValueError):
-    pass
-
-
-def writable_dir(path: Path | str, flag: str) -> Path:
-    """`path` as a directory this process can create files in (made if missing); else OutputError naming
-    the flag and why (a file in the way, no permission, a read-only or virtual file system)."""
-    path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise OutputError(f"{flag} {path}: is a file, expected a directory")
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=path):
-            pass
-    except OSError as e:
-        raise OutputError(f"{flag} {path}: cannot write there ({e.strerror or e})") from None
-    return path
 
 
 def check_data(plan: Any):

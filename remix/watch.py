@@ -100,14 +100,14 @@ class Monitor:
         self._flush()
         if self._bar is not None:
             self._bar.__exit__(*exc)
-        if self._tb is not None:
-            self._tb.close()
 
     def finish(self, result: Any) -> None:
-        """The run's outcome to the trackers (its status and final numbers), then close them."""
+        """The run's outcome to the trackers (its status and final numbers), then close them (after the
+        training block, which may have ended in an exception: the outcome is known only then)."""
         if self._tb is not None:
             self._tb.add_text("status", f"{result.status}: {result.message or 'ok'}")
-            self._tb.flush()
+            self._tb.close()
+            self._tb = None
         if self._wandb is not None:
             self._wandb.summary.update({"status": result.status, "final_val_loss": result.final_val_loss,
                                         "ms_per_step": result.ms_per_step, "tokens_per_s": result.tokens_per_s})

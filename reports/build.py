@@ -71,7 +71,7 @@ def build_report(results: Path | str = "results", out: Path | str = "report", re
     if recipe is not None and recipe not in known:
         raise ReportError(f"no records of recipe {recipe!r} in {results}; recipes there: {', '.join(known)}")
     tables = analyse(loaded)
-    from remix.preflight import OutputError, writable_dir
+    from remix.outdir import OutputError, writable_dir
     try:
         writable_dir(out, "--out")
     except OutputError as e:

@@ -12,7 +12,6 @@ import json
 import math
 import zlib
 from dataclasses import replace
-from pathlib import Path
 
 import pandas as pd
 import pytest

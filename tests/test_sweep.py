@@ -402,3 +402,63 @@ def test_leave_each_out_of_muon_baseline_drops_dependents_along():
     labels = [r.label for r in s.runs]
     assert "-muon,-muon_momentum_warmup" in labels and "-muon_momentum_warmup" in labels
     assert labels[0] == labels[-1] == "muon_baseline" and s.runs[-1].role == "slope"
+
+
+# --- the console: what a sweep says as it goes ---------------------------------------------------
+
+def test_the_console_names_each_run_counts_them_and_says_when_one_is_reused(tmp_path):
+    import io
+    from rich.console import Console
+    from remix.cli_run import RunConsole
+    store = ResultStore(tmp_path)
+    s = sw.plan_sweep(FakeRecipe(), kind="prefixes", options=FakeOptions(), planner=fake_planner)
+    text = io.StringIO()
+    console = RunConsole(Console(file=text, width=200), store)
+    sw.run_sweep(s, store, executor=InProcess(fake_execute), on_event=console)
+    lines = text.getvalue().splitlines()
+    assert lines[0] == "run 1/5 · base · seed 0 · 1000 steps: training"
+    assert lines[1].startswith("run 1/5 · base · seed 0 · 1000 steps: finished, val ")
+    assert lines[-2] == "run 5/5 · +c · seed 0 · 1250 steps (slope run): training"
+    assert len(lines) == 10
+    text.truncate(0), text.seek(0)
+    sw.run_sweep(s, store, executor=InProcess(fake_execute), on_event=console)
+    lines = text.getvalue().splitlines()
+    assert len(lines) == 5 and all(": reused, not trained: finished, val " in line for line in lines)
+
+
+def test_a_sweep_checks_its_data_once_before_any_manifest(tmp_path):
+    from typer.testing import CliRunner
+    from remix.cli import _mount, app
+    _mount()
+    res = CliRunner().invoke(app, ["run", str(TESTS.parent / "recipes" / "smoke.toml"), "--prefixes",
+                                   "--set", f"data.source='{tmp_path}/missing'", "--out", str(tmp_path / "res"),
+                                   "--device", "cpu"])
+    assert res.exit_code == 2 and res.output.count("error:") == 1 and "missing" in res.output
+    assert not (tmp_path / "res").exists()
+
+
+def test_a_run_another_process_is_training_is_not_trained_twice(tmp_path):
+    from typer.testing import CliRunner
+    from remix.cli import _mount, app
+    from remix.lock import run_lock
+    from remix.recipe import load_recipe
+    from remix.runner import RunOptions, plan_run
+    _mount()
+    recipe = TESTS.parent / "recipes" / "smoke.toml"
+    plan = plan_run(load_recipe(recipe), RunOptions(device="cpu", steps=2))
+    with run_lock(tmp_path / "res", plan.identity):
+        res = CliRunner().invoke(app, ["run", str(recipe), "--steps", "2", "--device", "cpu", "--out",
+                                       str(tmp_path / "res")])
+    assert res.exit_code == 1 and f"is being trained by pid {os.getpid()}" in res.output
+    assert not list((tmp_path / "res").glob("*.json"))
+
+
+def test_a_diverged_run_exits_1_and_says_so(tmp_path):
+    from typer.testing import CliRunner
+    from remix.cli import _mount, app
+    _mount()
+    res = CliRunner().invoke(app, ["run", str(TESTS.parent / "recipes" / "smoke.toml"), "--steps", "25", "--device",
+                                   "cpu", "--out", str(tmp_path), "--set", "optim.decay.lr=1e4", "--set",
+                                   "optim.no_decay.lr=1e4", "--quiet"])
+    assert res.exit_code == 1, res.output
+    assert ": diverged" in res.output and "1 diverged of 1 run(s)" in res.output
