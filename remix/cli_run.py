@@ -127,7 +127,8 @@ class RunConsole:
         if result.status != "finished" and result.message:
             text += f" — {escape(result.message)}"
         reused = "reused, not trained: " if kind == "reused" else ""
-        self.print(f"{head}: {reused}{text} -> {escape(str(self.store.path_for(result)))}")
+        again = " (--force trains it again)" if kind == "reused" else ""
+        self.print(f"{head}: {reused}{text} -> {escape(str(self.store.path_for(result)))}{again}")
 
     def print(self, text: str) -> None:
         if not self.quiet:

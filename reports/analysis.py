@@ -228,6 +228,10 @@ class RecipeView:
         self.roles = self._roles()
         self.order = self._order()
         self.cache: dict[tuple[str, int], Estimate] = {}
+        self.borrowed: dict[int, tuple[float | None, str]] = {}
+        self._planned: dict[tuple[str, ...], int | None] = {}
+        # plain tuples: these are read once per role and variant, where pandas' per-call cost adds up
+        self.rows = [(m.rkey, m.rkind, m.role, int(m.planned_steps)) for m in members.itertuples(index=False)]
 
     def _roles(self) -> dict[str, str]:
         """role key -> variant; where one role was played by several variants (an edited recipe, a --set),
@@ -260,21 +264,32 @@ class RecipeView:
 
     # -- which variant, at which steps ---------------------------------------------------------------
     def variant(self, rkey: str) -> str | None:
-        if rkey == "full" and "full" not in self.roles and self.order:
-            rkey = f"prefix:{len(self.order)}"
-        if rkey == f"prefix:{len(self.order)}" and rkey not in self.roles and "full" in self.roles:
+        """The variant playing a role; the last prefix and the full recipe stand in for each other (only
+        where the recipe's order is known, i.e. a prefix sweep exists)."""
+        last = f"prefix:{len(self.order)}" if self.order else None
+        if rkey == "full" and "full" not in self.roles and last:
+            rkey = last
+        if rkey == last and rkey not in self.roles and "full" in self.roles:
             rkey = "full"
         return self.roles.get(rkey)
 
     def planned(self, kinds: tuple[str, ...]) -> int | None:
-        """The step count most of these roles were planned at (their role-'variant' runs)."""
-        rows = self.members[self.members.rkind.isin(kinds) & (self.members.role == "variant")]
-        if not len(rows):
-            rows = self.members[self.members.rkind.isin(kinds)]
-        if not len(rows):
-            return None
-        cover = rows.groupby("planned_steps").agg(roles=("rkey", "nunique"), runs=("rkey", "size"))
-        return int(cover.sort_values(["roles", "runs"], ascending=False).index[0])
+        """The step count most of these roles were planned at (their role-'variant' runs): the one that
+        covers the most roles, then the most runs, then the larger."""
+        if kinds not in self._planned:
+            rows = [r for r in self.rows if r[1] in kinds and r[2] == "variant"] or \
+                [r for r in self.rows if r[1] in kinds]
+            roles: dict[int, set] = {}
+            runs: Counter = Counter()
+            for rkey, _, _, steps in rows:
+                roles.setdefault(steps, set()).add(rkey)
+                runs[steps] += 1
+            self._planned[kinds] = max(roles, key=lambda s: (len(roles[s]), runs[s], s)) if roles else None
+        return self._planned[kinds]
+
+    def planned_steps(self, rkey: str) -> list[int]:
+        """Every step count this role was planned at."""
+        return sorted({steps for key, _, role, steps in self.rows if key == rkey and role == "variant"})
 
     def estimate(self, variant: str, steps: int) -> Estimate:
         key = (variant, steps)
@@ -286,6 +301,11 @@ class RecipeView:
     def borrow(self, steps: int) -> tuple[float | None, str]:
         """The recipe's measured local slope at `steps`: the full recipe's (its slope run), else the role
         variant with one whose loss lies nearest the target."""
+        if steps not in self.borrowed:
+            self.borrowed[steps] = self._borrow(steps)
+        return self.borrowed[steps]
+
+    def _borrow(self, steps: int) -> tuple[float | None, str]:
         found = []
         for rkey, variant in self.roles.items():
             runs = [r for r in self.pools.get((self.context, variant), []) if _usable(r)]
@@ -500,7 +520,7 @@ def analyse(loaded: Loaded) -> Tables:
         for rkey, variant in view.roles.items():   # every role's variant at its own planned steps too
             kind = rkey.split(":")[0]
             steps = view.planned((kind,)) if kind in ("prefix", "drop", "add", "full") else None
-            for s in _planned_steps(view, rkey) or ([steps] if steps else []):
+            for s in view.planned_steps(rkey) or ([steps] if steps else []):
                 listed.append(view.estimate(variant, s))
         for e in listed:
             key = (view.context, view.recipe, e.variant, "exact" if e.mode == ttt.EXACT else e.steps)
@@ -515,8 +535,3 @@ def analyse(loaded: Loaded) -> Tables:
     loo_df = _rank(pd.DataFrame(loo))
     return Tables(pd.DataFrame(seed_rows), variants, marginal_df, loo_df, interaction_table(marginal_df, loo_df),
                   pd.DataFrame(_bars(views)), notes)
-
-
-def _planned_steps(view: RecipeView, rkey: str) -> list[int]:
-    rows = view.members[(view.members.rkey == rkey) & (view.members.role == "variant")]
-    return sorted({int(s) for s in rows.planned_steps})

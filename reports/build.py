@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+import pandas as pd
+
 from reports import figures as fig
 from reports import markdown as md
 from reports.analysis import Tables, analyse
@@ -225,7 +227,13 @@ def _curves(loaded: Loaded, t: Tables, context: str, recipe: str) -> tuple[list,
     v = t.variants[(t.variants.context == context) & (t.variants.recipe == recipe)]
     label_of = dict(zip(v.variant, v.label))
     mine = mine.assign(variant=mine.identity.map(runs.variant))
-    order = {k: i for i, k in enumerate(dict.fromkeys(mine.sort_values("rindex", na_position="last").variant))}
+    # panels in the recipe's order: prefixes by index; the full recipe, then each drop where its ingredient sits
+    names = max((loaded.records[i].ingredients for i in mine.identity), key=len)
+    position = {n["name"]: k for k, n in enumerate(names)}
+    rank = mine.apply(lambda m: m.rindex if not pd.isna(m.rindex) else
+                      -1 if m.rkind == "full" else position.get(str(m.ingredient).split(",")[0], len(position)), axis=1)
+    mine = mine.assign(_rank=rank).sort_values("_rank", kind="stable")
+    order = {k: i for i, k in enumerate(dict.fromkeys(mine.variant))}
     curves = []
     for m in mine.drop_duplicates("identity").itertuples():
         r = loaded.records[m.identity]

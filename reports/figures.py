@@ -324,17 +324,36 @@ def leave_one_out(loo: pd.DataFrame, recipe: str, context: str, out: Path, stem:
                 ax.errorbar(r.cost / per, i, xerr=[[(r.cost - r.cost_lo) / per], [(r.cost_hi - r.cost) / per]],
                             color="#333333", capsize=3, lw=1)
         ax.axvline(0, color="#333333", lw=0.8)
+        # each bar's value at its end: read off even where a few large effects dwarf the rest
+        for i, r in enumerate(rows.itertuples()):
+            if _finite(r.cost):
+                text = fmt_time(r.cost, unit, signed=True) if metric == "time" else f"{r.cost:+.3g}".replace("-", "−")
+                ax.annotate(text, (r.cost / per, i), xytext=(4 if r.cost >= 0 else -4, -9), textcoords="offset points",
+                            ha="left" if r.cost >= 0 else "right", va="center", fontsize=7, color="#444444")
+        symlog = _spread(costs)
+        if symlog:
+            ax.set_xscale("symlog", linthresh=symlog / per, linscale=0.6)
         names = [f"{r.ingredient}" + (f"  (#{int(r.rank)})" if r.rank is not None and not pd.isna(r.rank)
                                       else "  (noise)" if _finite(r.cost) else "")
                  for r in rows.itertuples()]
         ax.set_yticks(range(len(rows)), names)
         what = (f"extra time to target without it ({unit[0]})" if metric == "time"
                 else "final val loss without it − with it")
-        ax.set_xlabel(what)
+        ax.set_xlabel(what + (f"; symmetric log scale, linear within ±{symlog / per:.2g}" if symlog else ""))
         ax.set_title(f"Leave one out: what removing each ingredient of {recipe} costs", pad=18)
         modes = ", ".join(sorted(set(loo["mode"]))) if metric == "time" else "final loss at the planned steps"
         _subtitle(ax, f"{context} · mode: {modes} · ranked only where p<0.05; grey: within noise or untested")
         return _save(fig, out, stem)
+
+
+def _spread(values: list[float]) -> float | None:
+    """A linear threshold for a symmetric log axis when a few effects are > 20× the typical one (the rest
+    would be slivers on a linear axis), else None."""
+    mags = sorted(v for v in values if v > 0)
+    if len(mags) < 3:
+        return None
+    typical = float(np.median(mags))
+    return typical if typical > 0 and mags[-1] / typical > 20 else None
 
 
 # --- 5. optimizer × architecture -----------------------------------------------------------------

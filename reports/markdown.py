@@ -44,6 +44,10 @@ its interval GM(before) × (ratio interval − 1). Losses: mean and Welch's test
 with p ≥ 0.05 (or one seed) is marked *within noise* / *untested* and is not ranked."""
 
 
+def plural(n: int) -> str:
+    return "" if n == 1 else "s"
+
+
 def table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     def cell(v: Any) -> str:
         return str(v).replace("|", "\\|").replace("\n", " ")
@@ -118,7 +122,7 @@ def setup_section(runs: pd.DataFrame) -> str:
     parts = ["## Setup", "",
              table(["hardware", "runs"], [[h, n] for h, n in hw.items()]), "",
              table(["python", "torch", "cuda", "remix", "runs"], [[*k, n] for k, n in sw.items()]), "",
-             f"Data: {', '.join(f'{d} ({n} runs)' for d, n in data.items())}. "
+             f"Data: {', '.join(f'{d} ({n} run{plural(n)})' for d, n in data.items())}. "
              f"Targets: {', '.join(f'{t:g}' for t in sorted(runs.target.unique()))}. "
              f"Runs by status: {', '.join(f'{s} {n}' for s, n in statuses.items())}. "
              f"remix commits: {', '.join(commits) or 'unknown'}.", ""]
@@ -163,9 +167,10 @@ def marginal_section(m: pd.DataFrame) -> str:
                     _ratio(r)]
         else:
             vals = [pm(r.after, None), span(r.delta, r.delta_lo, r.delta_hi, "{:+.4f}")]
-        rows.append([r.index, r.ingredient, *vals, r.verdict, r.mode, r.n_seeds])
+        mode = [r.mode] if metric == "time" else []   # a loss comparison uses no time-to-target mode
+        rows.append([r.index, r.ingredient, *vals, r.verdict, *mode, r.n_seeds])
     what = ["time to target", "Δ time [95%]", "ratio [95%]"] if metric == "time" else ["final val loss", "Δ loss [95%]"]
-    return table(["#", "adds", *what, "verdict", "mode", "seeds"], rows)
+    return table(["#", "adds", *what, "verdict", *(["mode"] if metric == "time" else []), "seeds"], rows)
 
 
 def loo_section(l: pd.DataFrame) -> str:
@@ -179,10 +184,11 @@ def loo_section(l: pd.DataFrame) -> str:
                     _ratio(r)]
         else:
             vals = [pm(r.without, None), span(r.cost, r.cost_lo, r.cost_hi, "{:+.4f}")]
-        rows.append([rank, r.ingredient, *vals, r.verdict, r.mode, r.n_seeds])
+        mode = [r.mode] if metric == "time" else []
+        rows.append([rank, r.ingredient, *vals, r.verdict, *mode, r.n_seeds])
     what = ["time without it", "cost of removing [95%]", "ratio [95%]"] if metric == "time" else \
         ["final loss without it", "cost of removing [95%]"]
-    return table(["rank", "removed", *what, "verdict", "mode", "seeds"], rows)
+    return table(["rank", "removed", *what, "verdict", *(["mode"] if metric == "time" else []), "seeds"], rows)
 
 
 def interaction_section(df: pd.DataFrame) -> str:

@@ -538,7 +538,8 @@ def test_plot_writes_png_and_svg(tmp_path):
     assert [p.name for p in paths] == ["records.png", "records.svg"]
     assert paths[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and paths[0].stat().st_size > 20_000
     svg = paths[1].read_text()
-    assert "remix A (AdamW): 10 m 15 s" in svg and "remix M (Muon): 6 m 7 s" in svg
+    assert "remixed script A (AdamW): 10 m 15 s (its own log, not a remix run)" in svg
+    assert "remixed script M (Muon): 6 m 7 s" in svg
     assert "#12" in svg and "#3" in svg and "#26" not in svg      # labels only where the catalogue has ingredients
     with pytest.raises(ValueError):
         plot_records([], h.baselines, set(), tmp_path)

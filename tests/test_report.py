@@ -225,3 +225,23 @@ def test_diverged_and_running_variants_are_listed_not_dropped(tmp_path):
     text = rep.markdown.read_text()
     assert "no run with a final val loss at 2,500 steps: 1 diverged" in text
     assert (tmp_path / "out" / "waterfall-muon_baseline.png").exists()
+
+
+def test_a_new_report_replaces_the_old_one_and_touches_nothing_else(tmp_path):
+    out = tmp_path / "report"
+    build_report(FIXTURES, out, history=False)
+    assert (out / "waterfall-adamw_baseline.png").exists()
+    (out / "notes.txt").write_text("mine")                       # a file the report did not write
+    build_report(FIXTURES, out, recipe="muon_baseline", history=False)
+    assert not (out / "waterfall-adamw_baseline.png").exists()    # no stale figure of the other recipe
+    assert (out / "waterfall-muon_baseline.png").exists() and (out / "notes.txt").read_text() == "mine"
+
+
+def test_one_run_is_titled_as_one_run(tmp_path):
+    store = ResultStore(tmp_path / "results")
+    synthetic.write_single(store, "muon_baseline", synthetic.RECIPES["muon_baseline"], {"kind": "full"}, 2500, 0)
+    rep = build_report(tmp_path / "results", tmp_path / "out", history=False)
+    svg = (tmp_path / "out" / "curves-muon_baseline.svg").read_text()
+    assert "Validation loss of muon_baseline<" in svg or "Validation loss of muon_baseline</" in svg
+    assert "1 run;" in svg and "sweep" not in svg and "1 runs" not in svg
+    assert rep.markdown.exists()

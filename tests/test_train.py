@@ -53,7 +53,7 @@ def test_second_run_is_skipped(smoke_run):
     _, _, out = smoke_run
     res = runner.invoke(app, ["run", str(RECIPES / "smoke.toml"), "--steps", "60", "--device", "cpu",
                               "--out", str(out)])
-    assert res.exit_code == 0 and "skipped" in res.output
+    assert res.exit_code == 0 and "reused, not trained" in res.output
     assert len(list(out.glob("*.json"))) == 1
 
 
