@@ -133,7 +133,7 @@ def log_mean_interval(values: Iterable[float | None], confidence: float = CONFID
     logs = np.log(x)
     centre = float(np.mean(logs))
     if n == 1:
-        return Interval(float(math.exp(centre)), None, None, 1)
+        return Interval(float(x[0]), None, None, 1)
     hw = t_quantile(n - 1, confidence) * float(np.std(logs, ddof=1)) / math.sqrt(n)
     return Interval(math.exp(centre), math.exp(centre - hw), math.exp(centre + hw), n)
 
