@@ -12,6 +12,7 @@ import json
 import math
 import zlib
 from dataclasses import replace
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -273,3 +274,27 @@ def test_every_ingredient_once_and_no_negative_interval(tmp_path_factory, plan):
     # every time comes with the mode that made it
     none = t.variants[t.variants["mode"] == ttt.NONE]
     assert none.time_s.isna().all()
+
+
+# --- the same, on the records those commands wrote on an H200 ---------------------------------------
+
+H200 = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "issue10_h200"
+
+
+def test_real_records_of_reproduction_1(muon):
+    t = analyse(load_records(H200 / "results1"))
+    m = t.marginal
+    assert list(m.ingredient) == muon.names and set(m.steps) == {30}
+    v = t.variants.set_index(["label", "main_steps"])
+    assert m.after.iloc[-1] == pytest.approx(v.loc[("muon_baseline", 30)].loss)
+    assert ("muon_baseline", 120) in v.index and v.loc[("muon_baseline", 120)].n_runs == 3
+
+
+def test_real_records_of_reproduction_2():
+    t = analyse(load_records(H200 / "results2"))
+    v = t.variants.set_index(["label", "main_steps"])
+    assert v.loc[("−rope", 30)].n_seeds == 3 and v.loc[("−rope", 120)].n_seeds == 1
+    assert v.loc[("−rope", 30)].slope_from == "muon_baseline"
+    assert "exact" not in set(t.variants["mode"])
+    assert (pd.to_numeric(t.variants.time_lo_s, errors="coerce").dropna() > 0).all()
+    assert "1 unstable" in v.loc[("−logit_softcap", 30)].note
