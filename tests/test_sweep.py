@@ -462,3 +462,19 @@ def test_a_diverged_run_exits_1_and_says_so(tmp_path):
                                    "optim.no_decay.lr=1e4", "--quiet"])
     assert res.exit_code == 1, res.output
     assert ": diverged" in res.output and "1 diverged of 1 run(s)" in res.output
+
+
+def test_a_sweep_leaves_held_runs_to_their_holder_and_says_so(tmp_path):
+    from remix.lock import run_lock
+    store = ResultStore(tmp_path)
+    s = sw.plan_sweep(FakeRecipe(), kind="prefixes", options=FakeOptions(), planner=fake_planner)
+
+    def locking_execute(plan, store, *, force=False, sweep=None):
+        with run_lock(store.root, plan.identity):
+            return fake_execute(plan, store, force=force, sweep=sweep)
+    held = s.runs[2].identity
+    with run_lock(tmp_path, held):
+        with pytest.raises(sw.SweepFailed, match="1 run\\(s\\) left to another process") as e:
+            sw.run_sweep(s, store, executor=InProcess(locking_execute))
+    assert e.value.failures == [] and held in e.value.held[0]
+    assert store.find(held) is None and len(e.value.results) == 4
