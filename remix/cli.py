@@ -11,7 +11,6 @@ from typing import Any, Optional
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from remix.recipe import Recipe, RecipeError, load_recipe
@@ -81,6 +80,25 @@ Device = typer.Option(None, "--device", help="cpu or cuda (default: cuda when av
 Sets = typer.Option([], "--set", help="Override a spec path, e.g. --set optim.hidden.lr=0.04 (repeatable).")
 Force = typer.Option(False, "--force", help="Train again even if a finished record with this identity exists.")
 Seeds = typer.Option(1, "--seeds", help="Run each variant with this many seeds (seed, seed+1, ...).")
+LogEvery = typer.Option(25, "--log-every", help="Steps between progress reports: a plain line (step, train and "
+                                                "val loss, ms/step, tokens/s) when stdout is not a terminal, "
+                                                "else the progress bar; and the trackers' scalars.")
+Quiet = typer.Option(False, "--quiet", help="No progress bar or progress lines (run lines still print).")
+TensorBoard = typer.Option(None, "--tensorboard", help="Write TensorBoard event files under this directory, one "
+                                                     "subdirectory per run (pip install 'remix\\[tensorboard]').")
+WandB = typer.Option(None, "--wandb", help="Log each run to this Weights & Biases project "
+                                           "(pip install 'remix\\[wandb]'; `wandb login` or WANDB_MODE=offline).")
+
+
+def make_watch(log_every: int, quiet: bool, tensorboard: Optional[Path], wandb: Optional[str]):
+    from remix.watch import Watch, WatchError, check_trackers
+    watch = Watch(log_every=log_every, progress=False if quiet else None,
+                  tensorboard=None if tensorboard is None else str(tensorboard), wandb=wandb)
+    try:
+        check_trackers(watch)
+    except WatchError as e:
+        fail(str(e))
+    return watch
 
 
 @app.command()
@@ -89,11 +107,15 @@ def run(recipe: Path = typer.Argument(..., help="A recipe TOML file."), seed: Op
         device: Optional[str] = Device, set_: list[str] = Sets, force: bool = Force,
         prefixes: bool = typer.Option(False, "--prefixes", help="Train the base, then each prefix of the order."),
         seeds: int = Seeds, target: Optional[float] = Target, ttt: str = TTT, tol: float = Tol,
-        executor: str = Executor):
-    """Train a recipe (or each prefix of its order) and write one record per run."""
+        executor: str = Executor, log_every: int = LogEvery, quiet: bool = Quiet,
+        tensorboard: Optional[Path] = TensorBoard, wandb: Optional[str] = WandB):
+    """Train a recipe (or each prefix of its order) and write one record per run.
+
+    Exit status 1 when a run diverged, was unstable, failed or is being trained by another process."""
     options = run_options(seed, scale, steps, set_, device, out_dir, target)
+    watch = make_watch(log_every, quiet, tensorboard, wandb)
     execute(load(recipe), options, kind="prefixes" if prefixes else "single", seeds=seeds, force=force,
-            ttt=ttt, tol=tol, executor=executor)
+            ttt=ttt, tol=tol, executor=executor, watch=watch)
 
 
 @app.command()
@@ -104,10 +126,14 @@ def ablate(recipe: Path = typer.Argument(..., help="A recipe TOML file."),
            seed: Optional[int] = Seed, scale: Optional[str] = Scale, steps: Optional[int] = Steps,
            out_dir: Path = Out, device: Optional[str] = Device, set_: list[str] = Sets, force: bool = Force,
            seeds: int = Seeds, target: Optional[float] = Target, ttt: str = TTT, tol: float = Tol,
-           executor: str = Executor):
-    """Train the recipe less (--drop) or plus (--add) ingredients, or leave each out in turn (--each)."""
+           executor: str = Executor, log_every: int = LogEvery, quiet: bool = Quiet,
+           tensorboard: Optional[Path] = TensorBoard, wandb: Optional[str] = WandB):
+    """Train the recipe less (--drop) or plus (--add) ingredients, or leave each out in turn (--each).
+
+    Exit status 1 when a run diverged, was unstable, failed or is being trained by another process."""
     options = run_options(seed, scale, steps, set_, device, out_dir, target)
-    sweep_args = dict(seeds=seeds, force=force, ttt=ttt, tol=tol, executor=executor)
+    sweep_args = dict(seeds=seeds, force=force, ttt=ttt, tol=tol, executor=executor,
+                      watch=make_watch(log_every, quiet, tensorboard, wandb))
     base = load(recipe)
     if each:
         if drop or add:
@@ -129,12 +155,7 @@ def ablate(recipe: Path = typer.Argument(..., help="A recipe TOML file."),
 
 
 def execute(recipe: Recipe, options: RunOptions, *, kind: str, seeds: int, force: bool, ttt: str = "cheap",
-            tol: float = 0.02, executor: str = "auto") -> None:
-    from remix.data import DataError
-    from remix.executors import ExecutorError
-    from remix.results import ResultStore
-    from remix.runner import execute_plan, plan_run
-    from remix.sweep import SweepError, SweepFailed
+            tol: float = 0.02, executor: str = "auto", watch=None) -> None:
     if seeds < 1:
         fail(f"--seeds {seeds}: expected at least 1")
     if ttt not in ("cheap", "exact"):
@@ -143,49 +164,9 @@ def execute(recipe: Recipe, options: RunOptions, *, kind: str, seeds: int, force
         fail(f"--executor {executor!r}: expected auto, inprocess or per-gpu")
     if not 0 < tol < 1:
         fail(f"--tol {tol}: expected a fraction between 0 and 1")
-    store = ResultStore(options.results)
-    try:
-        if kind == "single" and seeds == 1 and ttt == "cheap" and executor != "per-gpu":
-            plan = plan_run(recipe, options)
-            done = store.finished(plan.identity)
-            if done is not None and not force:
-                out.print(f"[yellow]skipped:[/yellow] {recipe.name} has a finished record with this identity "
-                          f"({store.path_for(done)}); --force trains it again")
-                return
-            result = execute_plan(plan, store, force=force)
-            summarize(result, store)
-            return
-        from remix.sweep import plan_sweep, run_sweep, search_sweep
-        if ttt == "exact":
-            out.print(f"exact time-to-target: searching step counts ({kind}, {seeds} seed(s), tol {tol})")
-            sweep = search_sweep(recipe, kind=kind, seeds=seeds, options=options, store=store, executor=executor,
-                                 tol=tol, force=force)
-            results = [r for r in (store.find(run.identity) for run in sweep.runs) if r is not None]
-        else:
-            sweep = plan_sweep(recipe, kind=kind, seeds=seeds, options=options)
-            out.print(f"sweep {sweep.id}: {len(sweep.plans)} runs ({kind}, {seeds} seed(s))")
-            results = run_sweep(sweep, store, executor=executor, force=force)
-        for result in results:
-            summarize(result, store)
-    except (RecipeError, DataError, SweepError, ExecutorError) as e:
-        fail(str(e))
-    except SweepFailed as e:
-        for result in e.results:
-            summarize(result, store)
-        fail(str(e), code=1)
-    except KeyboardInterrupt:
-        fail("interrupted: the record says so (status interrupted); run again to redo it", code=130)
-
-
-def summarize(result, store) -> None:
-    if os.environ.get("RANK", "0") != "0":
-        return   # under torchrun, one line per run, from rank 0
-    loss = f"{result.final_val_loss:.4f}" if result.final_val_loss is not None else "-"
-    hit = {True: "[green]reached[/green]", False: "[red]missed[/red]", None: "-"}[result.reached_target]
-    ms = f"{result.ms_per_step:.1f} ms/step" if result.ms_per_step else ""
-    kind = escape(f"[{result.variant.get('kind')}]")
-    out.print(f"{result.recipe['name']} {kind} {result.status}: val {loss} (target {result.target}: {hit}) {ms} -> "
-              f"{store.path_for(result)}", soft_wrap=True)
+    from remix.cli_run import execute as carry_out
+    carry_out(recipe, options, kind=kind, seeds=seeds, force=force, ttt=ttt, tol=tol, executor=executor,
+              watch=watch, out=out, fail=fail)
 
 
 @app.command()
@@ -195,6 +176,7 @@ def show(recipe: Path = typer.Argument(..., help="A recipe TOML file."), scale: 
     """The resolved spec (each field and what set it), the ingredients, sizes and data; trains nothing."""
     from remix.model import build_model, padded_vocab
     from remix.runner import resolve_spec
+    from remix.scale import SCALE_TARGETS
     from remix.trainer import accumulation
     options = run_options(None, scale, steps, set_, None, "results")
     r = load(recipe)
@@ -203,8 +185,10 @@ def show(recipe: Path = typer.Argument(..., help="A recipe TOML file."), scale: 
         spec, source, skipped = resolve_spec(r, options)
     except RecipeError as e:
         fail(str(e))
+    target = SCALE_TARGETS.get(scale, r.target)   # what a run at this scale aims for (plan_run's rule)
     out.print(f"[bold]{r.name}[/bold]  {r.description}")
-    out.print(f"base {r.base}; target val loss {r.target}; seed {r.seed}")
+    out.print(f"base {r.base}; target val loss {target:g}" + (f" (--scale {scale}; the recipe's is {r.target:g})"
+                                                               if target != r.target else "") + f"; seed {r.seed}")
     out.print("ingredients: " + (" → ".join(r.names) or "(none)"))
     table = Table("path", "value", "last set by", box=None, pad_edge=False)
     for path, value in spec.paths().items():
@@ -256,7 +240,7 @@ def ingredients(as_json: bool = typer.Option(False, "--json", help="Print the ca
 def _mount() -> None:
     """Sub-commands that live with their features."""
     from history.cli import app as history_app
-    from remix.cli_sweeps import register
+    from remix.cli_report import register
     from remix.data.cli import app as data_app
     app.add_typer(data_app, name="data", help="Get FineWeb, or tokenize your own text into shards.")
     app.add_typer(history_app, name="history", help="The speedrun's records, and a clone's history.")

@@ -1,9 +1,10 @@
 """Executors: how a list of planned runs gets trained, kept apart from which runs a sweep holds.
 
-An executor takes tasks (a picklable `RunPlan` and the sweep it belongs to) and a results store, and
-makes each plan's record exist in the store. Records travel only through the store (so a run trained
-by any executor, on any machine, is found the same way); the executor returns just the messages of
-runs that failed without a record to say so. Two exist:
+An executor takes tasks (a picklable `RunPlan`, the sweep it belongs to, how to watch it) and a results
+store, and makes each plan's record exist in the store. Records travel only through the store (so a run
+trained by any executor, on any machine, is found the same way); the executor returns an `Outcome`: the
+messages of runs that failed without a record to say so, and of runs another process was training (its
+lock, remix.lock). It tells `on_event` when each run starts and ends, for the console. Two exist:
 
 - `InProcess`: one after another in this process (one device, or a CPU).
 - `PerGPU`: one subprocess per run, pinned to one GPU with CUDA_VISIBLE_DEVICES, as many at once as
@@ -26,13 +27,14 @@ import sys
 import tempfile
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Protocol, Sequence
 
 from remix.results import ResultStore
 
-DEFAULT_EXECUTE = "remix.runner:execute_plan"
+DEFAULT_EXECUTE = "remix.execute:execute_plan"
+HELD_EXIT = 3   # a worker's exit status when another process holds its run's lock
 
 
 class ExecutorError(RuntimeError):
@@ -41,24 +43,43 @@ class ExecutorError(RuntimeError):
 
 @dataclass(frozen=True)
 class Task:
-    """One run to make: the plan, and the {id, kind, index, size} its record carries in `sweep`."""
+    """One run to make: the plan, the {id, kind, index, size, role, label} its record carries in `sweep`,
+    and how to watch it (a remix.watch.Watch; None: the default)."""
     plan: Any
     sweep: dict[str, Any] | None = None
+    watch: Any = None
 
     @property
     def identity(self) -> str:
         return self.plan.identity
 
 
+@dataclass
+class Outcome:
+    failures: list[str] = field(default_factory=list)   # runs that raised (no record says why)
+    held: list[str] = field(default_factory=list)       # runs another process was training
+
+
+# on_event(kind, task, detail): "start" (detail: where it runs, or None), "done" (the record, or None),
+# "failed" and "held" (the message)
+Events = Callable[[str, Task, Any], None]
+
+
+def _quiet(kind: str, task: Task, detail: Any) -> None:
+    pass
+
+
 def _execute(execute: Callable[..., Any], task: Task, store: ResultStore, force: bool) -> Any:
-    return execute(task.plan, store, force=force, sweep=task.sweep)
+    kwargs = {"watch": task.watch} if task.watch is not None else {}
+    return execute(task.plan, store, force=force, sweep=task.sweep, **kwargs)
 
 
 class Executor(Protocol):
     name: str
 
-    def run(self, tasks: Sequence[Task], store: ResultStore, *, force: bool = False) -> list[str]:
-        """Trains every task's plan into `store`; returns one message per task whose run raised."""
+    def run(self, tasks: Sequence[Task], store: ResultStore, *, force: bool = False,
+            on_event: Events | None = None) -> Outcome:
+        """Trains every task's plan into `store`; says which raised and which another process held."""
 
 
 def load_callable(ref: str) -> Callable[..., Any]:
@@ -76,17 +97,28 @@ class InProcess:
     def __init__(self, execute: Callable[..., Any] | str = DEFAULT_EXECUTE):
         self._execute = execute
 
-    def run(self, tasks: Sequence[Task], store: ResultStore, *, force: bool = False) -> list[str]:
+    def run(self, tasks: Sequence[Task], store: ResultStore, *, force: bool = False,
+            on_event: Events | None = None) -> Outcome:
+        from remix.lock import RunLocked
         execute = load_callable(self._execute) if isinstance(self._execute, str) else self._execute
-        failures = []
+        on_event = on_event or _quiet
+        outcome = Outcome()
         for task in tasks:
+            on_event("start", task, None)
             try:
-                _execute(execute, task, store, force)
+                result = _execute(execute, task, store, force)
             except KeyboardInterrupt:
                 raise
+            except RunLocked as e:
+                outcome.held.append(str(e))
+                on_event("held", task, str(e))
             except Exception as e:  # a bad run must not stop the sweep; it is reported at the end
-                failures.append(f"{task.identity}: {type(e).__name__}: {e}")
-        return failures
+                message = f"{task.identity}: {type(e).__name__}: {e}"
+                outcome.failures.append(message)
+                on_event("failed", task, message)
+            else:
+                on_event("done", task, result)
+        return outcome
 
 
 def visible_gpus() -> list[str]:
@@ -111,13 +143,15 @@ class PerGPU:
             raise ExecutorError("the per-gpu executor found no GPU (CUDA_VISIBLE_DEVICES / torch.cuda)")
         self.execute, self.python, self.env, self.poll_s = execute, python, env or {}, poll_s
 
-    def run(self, tasks: Sequence[Task], store: ResultStore, *, force: bool = False) -> list[str]:
+    def run(self, tasks: Sequence[Task], store: ResultStore, *, force: bool = False,
+            on_event: Events | None = None) -> Outcome:
+        on_event = on_event or _quiet
         logs = store.root / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         queue = deque(tasks)
         free = list(self.devices)
         running: dict[str, tuple[subprocess.Popen, Any, Path]] = {}
-        failures: list[str] = []
+        outcome = Outcome()
         with tempfile.TemporaryDirectory(prefix="remix-plans-") as tmp:
             try:
                 while queue or running:
@@ -125,15 +159,23 @@ class PerGPU:
                         task = queue.popleft()
                         dev = free.pop(0)
                         running[dev] = self._launch(task, dev, store, force, Path(tmp), logs)
+                        on_event("start", task, f"GPU {dev}, log {running[dev][2]}")
                     time.sleep(self.poll_s)
                     for dev, (proc, task, log) in list(running.items()):
                         if proc.poll() is None:
                             continue
                         del running[dev]
                         free.append(dev)
-                        if proc.returncode != 0:
-                            failures.append(f"{task.identity} on GPU {dev}: exit {proc.returncode}; "
-                                            f"log {log}:\n{_tail(log)}")
+                        if proc.returncode == HELD_EXIT:
+                            message = _tail(log, 1)
+                            outcome.held.append(message)
+                            on_event("held", task, message)
+                        elif proc.returncode != 0:
+                            message = f"{task.identity} on GPU {dev}: exit {proc.returncode}; log {log}:\n{_tail(log)}"
+                            outcome.failures.append(message)
+                            on_event("failed", task, message)
+                        else:
+                            on_event("done", task, store.find(task.identity))
             except BaseException:
                 # Ctrl-C or an error here: stop the children too (they mark their records interrupted)
                 for proc, _, _ in running.values():
@@ -144,7 +186,7 @@ class PerGPU:
                     except subprocess.TimeoutExpired:
                         proc.kill()
                 raise
-        return failures
+        return outcome
 
     def _launch(self, task: Task, dev: str, store: ResultStore, force: bool, tmp: Path, logs: Path):
         pkl = tmp / f"{task.identity}.pkl"
@@ -152,7 +194,7 @@ class PerGPU:
         log = logs / f"{task.identity}.log"
         cmd = [self.python, "-m", "remix.executors", "run-one", str(pkl), "--results", str(store.root),
                "--execute", self.execute] + (["--force"] if force else [])
-        env = {**os.environ, **self.env, "CUDA_VISIBLE_DEVICES": dev, "REMIX_EXECUTOR_DEVICE": dev}
+        env = {**os.environ, **self.env, "CUDA_VISIBLE_DEVICES": dev}
         with open(log, "ab") as out:
             proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
         return proc, task, log
@@ -211,12 +253,16 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     _die_with_parent()
     signal.signal(signal.SIGTERM, _term_as_interrupt)
+    from remix.lock import RunLocked
     execute = load_callable(args.execute)
     task = pickle.loads(args.task.read_bytes())
     try:
         _execute(execute, task, ResultStore(args.results), args.force)
     except KeyboardInterrupt:
         return 130
+    except RunLocked as e:
+        print(e, file=sys.stderr, flush=True)
+        return HELD_EXIT
     return 0
 
 

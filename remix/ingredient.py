@@ -22,6 +22,13 @@ CATEGORIES = ("architecture", "optimizer", "hyperparameters", "attention", "data
               "systems", "schedule")
 
 
+class OptionError(RegistryError):
+    """A bad ingredient option; `key` names it where it can be told."""
+    def __init__(self, message: str, key: str | None = None):
+        super().__init__(message)
+        self.key = key
+
+
 @dataclass(frozen=True)
 class Provenance:
     """The speedrun record that introduced (or changed) the ingredient."""
@@ -55,7 +62,10 @@ class Ingredient:
         given = dict(given or {})
         if self.options_config is not None:   # the config checks names, types and ranges
             from remix.registry import make_config
-            make_config(self.options_config, given, f"ingredient {self.name!r} options")
+            try:
+                make_config(self.options_config, given, f"ingredient {self.name!r} options")
+            except RegistryError as e:
+                raise OptionError(str(e), self._culprit(given)) from None
             return {**self.options, **given}
         for key, value in given.items():
             if key not in self.options:
@@ -65,6 +75,16 @@ class Ingredient:
             check_type(value, type(default).__name__ if default is not None else "Any",
                        f"ingredient {self.name!r} option {key!r}")
         return {**self.options, **given}
+
+    def _culprit(self, given: dict[str, Any]) -> str | None:
+        """The option that fails on its own (a config checks its fields together, so its error may not say)."""
+        from remix.registry import make_config
+        for key, value in given.items():
+            try:
+                make_config(self.options_config, {key: value}, "")
+            except RegistryError:
+                return key
+        return None
 
     def apply(self, spec: Spec, options: dict[str, Any] | None = None) -> Spec:
         return self.apply_fn(spec, **self.resolve_options(options))

@@ -79,6 +79,10 @@ class Recipe:
         return _checked(replace(self, ingredients=kept, variant=variant))
 
     def add(self, name: str, position: int | None = None, options: dict | None = None) -> "Recipe":
+        if name in self.names:
+            raise RecipeError(f"--add {name}", "", f"{name!r} is already in {self.name} (position "
+                              f"{self.names.index(name)} of {', '.join(self.names)}); to move it, --drop it and "
+                              f"--add {name}@POSITION")
         items = list(self.ingredients)
         pos = len(items) if position is None else position
         if not 0 <= pos <= len(items):
@@ -168,6 +172,9 @@ def load_recipe(path: str | Path) -> Recipe:
     raw = path.read_bytes()
     if b"\0" in raw:
         raise RecipeError(file, "", "is a binary file, expected TOML text")
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raise RecipeError(file, "", "starts with a UTF-8 byte-order mark (BOM), which TOML does not allow; "
+                                    "save it as UTF-8 without BOM", 1)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -211,10 +218,14 @@ def parse_recipe(data: dict[str, Any], *, file: str = "<recipe>", text: str = ""
 
     options = data.get("options", {})
     names = data["ingredients"]
+    cat = catalogue_mod.catalogue()
     items = []
     for i, name in enumerate(names):
         if not isinstance(name, str):
             raise err("ingredients", f"entry {i} must be an ingredient name (a string), got {name!r}")
+        if name not in cat:   # before the options: a typo'd name would otherwise be blamed on its options
+            raise RecipeError(file, "ingredients", f"unknown ingredient {name!r}{suggest(name, cat)}; "
+                              f"`remix ingredients` lists them", line_of(text, name))
         opts = options.get(name, {})
         if not isinstance(opts, dict):
             raise err(f"options.{name}", f"expected a table of options, got {opts!r}")
@@ -267,7 +278,9 @@ def _checked(recipe: Recipe) -> Recipe:
         try:
             ing.resolve_options(opts)
         except RegistryError as e:
-            raise RecipeError(file, f"options.{name}", str(e), line_of(text, f"options.{name}") or line_of(text, name)) from None
+            key = f"options.{name}" + (f".{e.key}" if getattr(e, "key", None) else "")
+            raise RecipeError(file, key, str(e), line_of(text, key) or line_of(text, f"options.{name}")
+                              or line_of(text, name)) from None
         seen.append(name)
     recipe.resolve()   # overrides: paths exist and values have the right types
     return recipe

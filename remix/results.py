@@ -3,20 +3,28 @@
 A record holds everything needed to regenerate any plot without the code that made it:
 the recipe (path and text), the variant, the resolved spec, the ingredients, seed, identity,
 hardware, software, the loss curve, timing and status.
+
+JSON has no NaN or infinity. A value that was one (a loss that blew up) is written as null, and the
+record's `nonfinite` says which field it was and what it held, so null never silently means "missing".
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import json
-import os
-import tempfile
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
+from remix.atomic import atomic_open
+
 SCHEMA = "remix.run/1"
-STATUSES = ("finished", "diverged", "interrupted", "failed", "running")
+# unstable: trained to the end but finished above the val loss it started from (a learning rate or init
+# that blew the run up without a NaN); diverged: stopped on a NaN/inf loss. Both are results, not errors:
+# a sweep does not train them again.
+STATUSES = ("finished", "unstable", "diverged", "interrupted", "failed", "running")
+DONE = ("finished", "unstable", "diverged")
 
 
 @dataclass
@@ -32,7 +40,7 @@ class RunResult:
     identity: str
     status: str                                  # one of STATUSES
     recipe: dict[str, Any]                       # name, path, text
-    variant: dict[str, Any]                      # kind (full|prefix|drop|add|only), and its details
+    variant: dict[str, Any]                      # kind (full|prefix|drop|add), and its details
     ingredients: list[dict[str, Any]]            # [{name, options}] in applied order
     seed: int
     target: float
@@ -53,7 +61,12 @@ class RunResult:
     param_count: int = 0
     started_at: str = ""
     finished_at: str = ""
-    message: str = ""                            # why a run did not finish
+    message: str = ""                            # why a run did not finish (or is unstable)
+    # What the run trains, without its step count and seed (remix.runner.variant_identity): the runs of
+    # one variant at several step counts and seeds share it, whichever command made them. "" in records
+    # older than the field (the report then derives it from the spec).
+    variant_id: str = ""
+    nonfinite: dict[str, str] = field(default_factory=dict)   # JSON path -> "nan"/"inf"/"-inf", written as null
     schema: str = SCHEMA
 
     def to_dict(self) -> dict[str, Any]:
@@ -73,19 +86,27 @@ def now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
+def json_safe(value: Any, path: str = "") -> tuple[Any, dict[str, str]]:
+    """(value with every NaN/±inf float replaced by None, {JSON path: what it was})."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None, {path or ".": "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")}
+    if isinstance(value, dict):
+        out, found = {}, {}
+        for k, v in value.items():
+            out[k], more = json_safe(v, f"{path}.{k}" if path else str(k))
+            found.update(more)
+        return out, found
+    if isinstance(value, (list, tuple)):
+        items = [json_safe(v, f"{path}[{i}]") for i, v in enumerate(value)]
+        return [v for v, _ in items], {k: w for _, more in items for k, w in more.items()}
+    return value, {}
+
+
 def write_atomic(path: Path, payload: dict[str, Any]) -> None:
-    """Writes JSON to a temp file in the same directory, then renames: readers never see half a record."""
-    os.makedirs(path.parent, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(payload, f, indent=1, allow_nan=True)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Writes strict JSON (no NaN) to a temp file in the same directory, then renames: readers never see
+    half a record. Non-finite numbers must have been made null by the caller (`json_safe`)."""
+    with atomic_open(path, "w") as f:
+        json.dump(payload, f, indent=1, allow_nan=False)
 
 
 class ResultStore:
@@ -104,7 +125,9 @@ class ResultStore:
 
     def save(self, result: RunResult) -> Path:
         path = self.path_for(result)
-        write_atomic(path, result.to_dict())
+        payload, nonfinite = json_safe(result.to_dict())
+        payload["nonfinite"] = {**result.nonfinite, **nonfinite}
+        write_atomic(path, payload)
         return path
 
     def find(self, identity: str) -> RunResult | None:
@@ -118,7 +141,7 @@ class ResultStore:
 
     def finished(self, identity: str) -> RunResult | None:
         r = self.find(identity)
-        return r if r is not None and r.status in ("finished", "diverged") else None
+        return r if r is not None and r.status in DONE else None
 
     def scan(self) -> Iterator[tuple[Path, RunResult | Exception]]:
         """Every record in the store; a malformed or foreign file yields its error instead of a result."""

@@ -1,17 +1,24 @@
-"""From a recipe to a record: plan a run (resolve, scale, validate, identify), then execute it.
+"""From a recipe to a plan: resolve, scale, validate and identify a run (remix.execute trains it).
 
 A RunPlan is plain, picklable data: a sweep is a list of plans, and any executor (this process, one
 process per GPU, torchrun, Slurm) can take the same list.
+
+Two identities: `identity` is the run (spec, step count, seed, data, hardware, software: the cache key
+of its record); `variant_id` is what it trains (the spec without its step count and seed, and the data):
+a standalone `remix run`, a prefix of a sweep and a leave-one-out that train the same thing share it, at
+any step count and seed, so the report pools them as one variant and never tells them apart by the
+command that made them.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 
 from remix import env
 from remix.options import RunOptions
 from remix.recipe import Recipe, RecipeError, Resolved, line_of
-from remix.results import ResultStore, RunResult, now
+from remix.results import RunResult, now
 from remix.scale import SCALE_TARGETS, apply_scale
 from remix.spec import Spec, SpecError, stable_hash
 from remix.validate import validate_spec
@@ -26,10 +33,15 @@ class RunPlan:
     hardware: dict
     software: dict
     source: dict[str, str] = field(default_factory=dict)   # path -> what set it (base, ingredient, override, --set)
+    variant_id: str = ""                                    # what it trains: the spec less steps and seed
 
     @property
     def variant(self) -> dict:
         return self.recipe.variant
+
+
+# More steps than anyone trains (a year at 300 ms/step): a typo or an overflow, refused before anything runs.
+MAX_STEPS = 100_000_000
 
 
 def resolve_spec(recipe: Recipe, options: RunOptions) -> Resolved:
@@ -52,12 +64,48 @@ def resolve_spec(recipe: Recipe, options: RunOptions) -> Resolved:
         source[path] = "--set"
     try:
         validate_spec(spec, world=options.world)
+        _check_run(spec)
     except SpecError as e:
-        origin = source.get(e.path, "")
-        key = "" if str(e).lstrip("'").startswith(e.path) else e.path
-        raise RecipeError(recipe.path, key, f"{e}" + (f" (set by {origin})" if origin else ""),
-                          line=line_of(recipe.text, e.path)) from None
+        raise _located(recipe, source, e) from None
     return Resolved(spec, source, skipped)
+
+
+def _check_run(spec: Spec) -> None:
+    """What a spec can be and still not be a run: no data source, a step count nobody could train."""
+    if not str(spec.data.source).strip():
+        raise SpecError("data.source", "data.source is empty; expected embedded, fineweb, fineweb100B, "
+                                       "finewebedu10B or a directory of shards")
+    if spec.train.steps > MAX_STEPS:
+        raise SpecError("train.steps", f"train.steps = {spec.train.steps:,} is more than {MAX_STEPS:,} steps "
+                                       "(about a year at 300 ms/step); expected a step count you mean to train")
+
+
+def _origin(source: dict[str, str], path: str) -> str:
+    """What set a path, or the fields under it (a component's arguments are paths of their own)."""
+    if path in source:
+        return source[path]
+    under = {v for k, v in source.items() if k.startswith(path + ".") and v != "base"}
+    return under.pop() if len(under) == 1 else ""
+
+
+def _located(recipe: Recipe, source: dict[str, str], e: SpecError) -> RecipeError:
+    """A spec problem as a RecipeError that points at what set the bad value: an ingredient's options
+    table (the option the message names, if any), the override's line, or the flag."""
+    origin = _origin(source, e.path)
+    message = f"{e}" + (f" (set by {origin})" if origin else "")
+    key = "" if str(e).lstrip("'").startswith(e.path) else e.path
+    if origin in recipe.names:
+        options = dict(recipe.ingredients)[origin]
+        named = [k for k in options if re.search(rf"\b{re.escape(k)}\b", str(e))]
+        line = ((named and line_of(recipe.text, f"options.{origin}.{named[0]}"))
+                or line_of(recipe.text, f"options.{origin}") or line_of(recipe.text, origin))
+        return RecipeError(recipe.path, f"options.{origin}" + (f".{named[0]}" if named else ""), message, line=line)
+    if origin in ("--set", "--steps"):
+        return RecipeError(origin, key or e.path, str(e))
+    if origin == "override":
+        return RecipeError(recipe.path, key, message, line=line_of(recipe.text, f"overrides.{e.path}")
+                           or line_of(recipe.text, e.path))
+    return RecipeError(recipe.path, key, message)
 
 
 def plan_run(recipe: Recipe, options: RunOptions = RunOptions()) -> RunPlan:
@@ -70,10 +118,24 @@ def plan_run(recipe: Recipe, options: RunOptions = RunOptions()) -> RunPlan:
     device = options.device or _default_device()
     seed = recipe.seed if options.seed is None else options.seed
     hw, sw = env.hardware(device, options.world), env.software(spec)
-    identity = stable_hash({"spec": spec.to_dict(), "seed": seed, "data": data_identity(spec.data.source),
+    data = data_identity(spec.data.source)
+    identity = stable_hash({"spec": spec.to_dict(), "seed": seed, "data": data,
                             "hardware": {k: hw[k] for k in ("device_name", "device_count")},
                             "software": {k: sw[k] for k in ("torch", "cuda", "remix", "code")}})
-    return RunPlan(recipe, spec, seed, identity, hw, sw, source)
+    return RunPlan(recipe, spec, seed, identity, hw, sw, source, variant_identity(recipe, options, spec, data))
+
+
+def variant_identity(recipe: Recipe, options: RunOptions, spec: Spec, data: str) -> str:
+    """What a run trains, whatever its step count and seed: its spec as resolved at the recipe's own step
+    count (a scale shrinks warm-ups with --steps, so the spec at the run's own count would differ by
+    them), less train.steps, with the data's identity."""
+    if options.steps is not None:
+        spec = resolve_spec(recipe, replace(options, steps=None)).spec
+    return stable_hash({"spec": without_steps(spec.to_dict()), "data": data})
+
+
+def without_steps(spec: dict) -> dict:
+    return {**spec, "train": {k: v for k, v in (spec.get("train") or {}).items() if k != "steps"}}
 
 
 def data_identity(source: str) -> str:
@@ -98,15 +160,4 @@ def new_result(plan: RunPlan, sweep: dict | None = None) -> RunResult:
         recipe={"name": r.name, "path": r.path, "text": r.text, "description": r.description},
         variant=dict(r.variant), ingredients=[{"name": n, "options": o} for n, o in r.ingredients],
         seed=plan.seed, target=r.target, spec=spec.to_dict(), hardware=plan.hardware, software=plan.software,
-        sweep=sweep, tokens_per_step=spec.train.tokens_per_step, started_at=now())
-
-
-def execute_plan(plan: RunPlan, store: ResultStore, *, force: bool = False, progress: bool = True,
-                 sweep: dict | None = None) -> RunResult:
-    """Trains the plan in this process and writes its record; a finished identity is not trained again."""
-    done = store.finished(plan.identity)
-    if done is not None and not force:
-        return done
-    from remix.training import train_plan   # torch-heavy; imported only when training
-    return train_plan(plan, store, progress=progress, sweep=sweep)
-
+        sweep=sweep, tokens_per_step=spec.train.tokens_per_step, started_at=now(), variant_id=plan.variant_id)

@@ -27,14 +27,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from remix.executors import DEFAULT_EXECUTE, Executor, Task, make_executor
+from remix.executors import DEFAULT_EXECUTE, Events, Executor, Task, make_executor
 from remix.results import ResultStore, RunResult, write_atomic, now
 from remix.spec import stable_hash
 
 SWEEP_SCHEMA = "remix.sweep/1"
 KINDS = ("single", "prefixes", "each")
 SLOPE_FACTOR = 1.25          # the slope run's step count relative to the recipe's: near enough to be local
-DONE = ("finished", "diverged")
 
 
 class SweepError(ValueError):
@@ -42,10 +41,15 @@ class SweepError(ValueError):
 
 
 class SweepFailed(RuntimeError):
-    """Some runs failed without a record; every other run of the sweep still ran and was kept."""
-    def __init__(self, failures: list[str], results: list[RunResult]):
-        super().__init__(f"{len(failures)} run(s) failed:\n" + "\n".join(failures))
-        self.failures, self.results = failures, results
+    """Some runs failed without a record, or were being trained by another process; every other run of
+    the sweep still ran and was kept."""
+    def __init__(self, failures: list[str], results: list[RunResult], held: list[str] | None = None):
+        held = held or []
+        parts = ([f"{len(failures)} run(s) failed:"] + failures if failures else []) + \
+            ([f"{len(held)} run(s) left to another process that is training them (run the command again "
+              f"when it is done):"] + held if held else [])
+        super().__init__("\n".join(parts))
+        self.failures, self.results, self.held = failures, results, held
 
 
 @dataclass(frozen=True)
@@ -71,15 +75,19 @@ class Sweep:
     kind: str
     recipe: str
     runs: tuple[SweepRun, ...]
+    # Variants that train what an earlier run trains (an ingredient that changes nothing at this scale, such
+    # as bf16_params where tiny computes in fp32): listed in the manifest so the report still places them
+    # (effect 0), never trained twice.
+    aliases: tuple[SweepRun, ...] = ()
 
     @property
     def plans(self) -> list[Any]:
         return [r.plan for r in self.runs]
 
-    def tasks(self) -> list[Task]:
+    def tasks(self, watch: Any = None) -> list[Task]:
         n = len(self.runs)
         return [Task(r.plan, {"id": self.id, "kind": self.kind, "index": r.index, "size": n,
-                              "role": r.role, "label": r.label}) for r in self.runs]
+                              "role": r.role, "label": r.label}, watch) for r in self.runs]
 
 
 # --- planning ------------------------------------------------------------------------------------
@@ -94,8 +102,6 @@ def variant_label(variant: dict[str, Any], recipe_name: str, ingredients: Sequen
         return "-" + ",-".join(variant.get("dropped", [])) + "".join(f" +{a}" for a in variant.get("added", []))
     if kind == "add":
         return "+" + ",+".join(variant.get("added", []))
-    if kind == "only":
-        return "only " + ",".join(variant.get("only", ingredients))
     return recipe_name
 
 
@@ -173,15 +179,18 @@ def plan_sweep(recipe: Any, *, kind: str = "single", seeds: int = 1, options: An
     slope = (len(variants) > 1) if slope is None else slope
     first = options.seed if options.seed is not None else getattr(recipe, "seed", 0)
     runs: list[SweepRun] = []
+    aliases: list[SweepRun] = []
     seen: set[str] = set()
 
     def add(variant: Any, plan: Any, role: str) -> None:
+        names = [n for n, _ in variant.ingredients]
+        run = SweepRun(plan, len(runs), role, variant_label(variant.variant, variant.name, names), _steps_of(plan))
         if plan.identity in seen:   # e.g. dropping the only ingredient gives the base again
+            if role == "variant":
+                aliases.append(replace(run, index=-1))
             return
         seen.add(plan.identity)
-        names = [n for n, _ in variant.ingredients]
-        runs.append(SweepRun(plan, len(runs), role, variant_label(variant.variant, variant.name, names),
-                             _steps_of(plan)))
+        runs.append(run)
 
     ref = variants[-1] if kind == "prefixes" else variants[0]   # the full recipe
     for seed in range(first, first + seeds):
@@ -195,7 +204,7 @@ def plan_sweep(recipe: Any, *, kind: str = "single", seeds: int = 1, options: An
             steps = max(ref_steps + 1, round(ref_steps * SLOPE_FACTOR))
             add(ref, planner(ref, replace(options, seed=seed, steps=steps)), "slope")
     ids = [r.identity for r in runs]
-    return Sweep(_sweep_id(kind, ids), kind, recipe.name, tuple(runs))
+    return Sweep(_sweep_id(kind, ids), kind, recipe.name, tuple(runs), tuple(aliases))
 
 
 # --- the manifest --------------------------------------------------------------------------------
@@ -214,10 +223,13 @@ def write_manifest(store: ResultStore, sweep: Sweep, runner: dict[str, Any] | No
     write_atomic(path, {
         "schema": SWEEP_SCHEMA, "id": sweep.id, "kind": sweep.kind, "recipe": sweep.recipe,
         "created_at": created_at or now(), "updated_at": now(), "runner": runner,
-        "runs": [{"identity": r.identity, "index": r.index, "role": r.role, "label": r.label,
-                  "seed": r.seed, "steps": r.steps, "variant": dict(getattr(r.plan, "variant", None) or {})}
-                 for r in sweep.runs]})
+        "runs": [_entry(r) for r in sweep.runs], "aliases": [_entry(r) for r in sweep.aliases]})
     return path
+
+
+def _entry(r: SweepRun) -> dict[str, Any]:
+    return {"identity": r.identity, "index": r.index, "role": r.role, "label": r.label, "seed": r.seed,
+            "steps": r.steps, "variant": dict(getattr(r.plan, "variant", None) or {})}
 
 
 def read_manifest(path: Path) -> dict[str, Any] | Exception:
@@ -243,32 +255,47 @@ def _runner_info(executor: Executor) -> dict[str, Any]:
 
 
 def run_sweep(sweep: Sweep, store: ResultStore, *, executor: str | Executor = "auto", force: bool = False,
-              execute: Callable[..., Any] | str = DEFAULT_EXECUTE) -> list[RunResult]:
+              execute: Callable[..., Any] | str = DEFAULT_EXECUTE, watch: Any = None,
+              on_event: Events | None = None,
+              preflight: Callable[[list[Any]], None] | None = None) -> list[RunResult]:
     """Trains what is left of the sweep and returns every run's record, in sweep order.
 
-    Finished (or diverged) identities are skipped unless `force`; anything else is trained from the
-    start. Raises SweepFailed (after every other run went through) when runs failed without a record.
+    Finished (or diverged, or unstable) identities are reused unless `force` (on_event "reused");
+    anything else is trained from the start. `preflight(plans)` checks what is left before the manifest
+    is written (the data, once for the whole sweep). Raises SweepFailed (after every other run went
+    through) when runs failed without a record or were being trained by another process.
     """
     ex = make_executor(executor, execute) if isinstance(executor, str) else executor
+    todo = []
+    for task in sweep.tasks(watch):
+        done = None if force else store.finished(task.identity)
+        if done is None:
+            todo.append(task)
+        elif on_event is not None:
+            on_event("reused", task, done)
+    if preflight is not None and todo:
+        preflight([t.plan for t in todo])
     write_manifest(store, sweep, runner=_runner_info(ex))
-    todo = [t for t in sweep.tasks() if force or store.finished(t.identity) is None]
     try:
-        failures = ex.run(todo, store, force=force) if todo else []
+        outcome = ex.run(todo, store, force=force, on_event=on_event) if todo else None
     finally:
         write_manifest(store, sweep, runner=None)
     results = [r for r in (store.find(run.identity) for run in sweep.runs) if r is not None]
-    if failures:
-        raise SweepFailed(failures, results)
+    if outcome is not None and (outcome.failures or outcome.held):
+        raise SweepFailed(outcome.failures, results, outcome.held)
     return results
 
 
 def search_sweep(recipe: Any, *, kind: str = "single", seeds: int = 1, options: Any = None,
                  store: ResultStore, executor: str | Executor = "auto", tol: float = 0.02, max_rounds: int = 8,
                  planner: Callable[[Any, Any], Any] | None = None,
-                 execute: Callable[..., Any] | str = DEFAULT_EXECUTE, force: bool = False) -> Sweep:
+                 execute: Callable[..., Any] | str = DEFAULT_EXECUTE, force: bool = False, watch: Any = None,
+                 on_event: Events | None = None,
+                 preflight: Callable[[list[Any]], None] | None = None) -> Sweep:
     """Exact mode: per variant and seed, rounds of runs at the step counts the target search asks for
     (bracket the crossing, then interpolate) until each bracket is within `tol` or `max_rounds` pass.
 
+    The first round's runs (the recipe's step count) have the role "variant", later rounds "search".
     The search is a function of the records, so an interrupted search replays its finished rounds from
     the store (no training) and carries on where it stopped. Returns the sweep of every run it made.
     """
@@ -281,7 +308,8 @@ def search_sweep(recipe: Any, *, kind: str = "single", seeds: int = 1, options: 
     runs: list[SweepRun] = []
     tried: dict[tuple[str, int], dict[int, RunResult | None]] = {k: {} for k in groups}
     failures: list[str] = []
-    for _ in range(max_rounds):
+    held: list[str] = []
+    for round_ in range(max_rounds):
         new: list[SweepRun] = []
         for key, (variant, seed, start) in groups.items():
             points = [ttt.Point(s, r.final_val_loss, r.ms_per_step) for s, r in tried[key].items()
@@ -290,22 +318,33 @@ def search_sweep(recipe: Any, *, kind: str = "single", seeds: int = 1, options: 
                 if steps in tried[key]:
                     continue   # already run (it diverged or failed): asking again would learn nothing
                 plan = planner(variant, replace(options, seed=seed, steps=steps))
-                new.append(SweepRun(plan, len(runs) + len(new), "search", key[0], steps))
+                new.append(SweepRun(plan, len(runs) + len(new), "variant" if round_ == 0 else "search",
+                                    key[0], steps))
         if not new:
             break
         runs += new
         try:
             run_sweep(Sweep(sweep_id, kind + "-search", recipe.name, tuple(runs)), store, executor=executor,
-                      execute=execute, force=force)
+                      execute=execute, force=force, watch=watch, on_event=_only(new, on_event),
+                      preflight=preflight)
         except SweepFailed as e:
             failures += e.failures   # failed step counts are remembered below and not asked for again
+            held += e.held
         force = False   # --force retrains what existed before the search, not the search's own rounds
         for run in new:
             tried[(run.label, run.seed)][run.steps] = store.find(run.identity)
     sweep = Sweep(sweep_id, kind + "-search", recipe.name, tuple(runs))
-    if failures:
-        raise SweepFailed(failures, [r for r in (store.find(x.identity) for x in runs) if r is not None])
+    if failures or held:
+        raise SweepFailed(failures, [r for r in (store.find(x.identity) for x in runs) if r is not None], held)
     return sweep
+
+
+def _only(runs: Sequence[SweepRun], on_event: Events | None) -> Events | None:
+    """Events of this round's runs only: a round replays the earlier rounds' runs, which were told already."""
+    if on_event is None:
+        return None
+    ids = {r.identity for r in runs}
+    return lambda kind, task, detail: on_event(kind, task, detail) if task.identity in ids else None
 
 
 def _default_options() -> Any:
@@ -336,7 +375,7 @@ class SweepProgress:
     @property
     def eta_s(self) -> float | None:
         """Time left, from the mean wall time of the runs done here, spread over the runner's devices."""
-        done = [r.wall_s for r in self.runs if r.state in ("done", "diverged") and r.wall_s]
+        done = [r.wall_s for r in self.runs if r.state in ("done", "unstable", "diverged") and r.wall_s]
         if not done:
             return None
         mean = sum(done) / len(done)

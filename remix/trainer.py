@@ -25,7 +25,7 @@ from remix.results import CurvePoint, RunResult
 from remix.spec import Spec
 from remix.stages import DeviceState, StepPlan
 
-LOG_EVERY = 25   # steps between host syncs for the train loss (a sync drains the launch queue)
+LOG_EVERY = 25   # default steps between train-loss reports (--log-every); reading one never syncs
 FP32_MATMUL = "high"   # TF32 for any fp32 matmul, as llm.c and the speedrun's scripts
 
 
@@ -195,15 +195,40 @@ class Trainer:
         self.model.train()
         return dist.all_reduce_avg(total / n).item()
 
-    def run(self, result: RunResult, on_progress: Callable[[dict], None] | None = None) -> None:
-        """Trains spec.train.steps steps, filling `result` as it goes (so an interruption keeps what was done)."""
+    def run(self, result: RunResult, on_progress: Callable[[dict], None] | None = None,
+            log_every: int = LOG_EVERY) -> None:
+        """Trains spec.train.steps steps, filling `result` as it goes (so an interruption keeps what was done).
+
+        Progress goes to `on_progress` as dicts: {"step", "train_ms"} every `log_every` steps, with
+        "train_loss" or "val_loss" when one is known. Reading the train loss never syncs the device (a sync
+        drains the launch queue): at a log step it is copied to pinned host memory without blocking and a
+        CUDA event is recorded after the copy; it is reported at a later log point once the event has
+        completed, so on a GPU a train loss arrives up to `log_every` steps after its step (it carries its
+        own step and clock), on a CPU at once. A NaN train loss raises Diverged when it is read, so up to
+        `log_every` steps late. Validation syncs anyway (its time is taken off the clock) and first reports
+        every train loss still pending.
+        """
+        from collections import deque   # here, not at the top: this method is all the logging contract touches
         spec, dev = self.spec, self.dist.device
         steps, every = self.plan.horizon.total, spec.eval.every
+        cuda = dev.startswith("cuda")
         self.warm_up()
-        if dev.startswith("cuda"):
+        if cuda:
             torch.cuda.reset_peak_memory_stats()
         loader = make_loader(spec, self.dataset, self.dist, split="train", plan=self.plan)
         train_ms, last_val, last_loss = 0.0, None, None
+        pending: deque = deque()   # (step, train_ms, host copy, event) in step order
+
+        def report_losses(wait: bool) -> None:
+            nonlocal last_loss
+            while pending and (wait or pending[0][3] is None or pending[0][3].query()):
+                at, ms, host, _ = pending.popleft()
+                last_loss = float(host)
+                if not math.isfinite(last_loss):
+                    raise Diverged(f"train loss is {last_loss} at step {at}")
+                if on_progress:
+                    on_progress({"step": at, "train_loss": last_loss, "train_ms": ms})
+
         synchronize(dev)
         t0 = time.perf_counter()
         for step in range(steps + 1):
@@ -212,6 +237,7 @@ class Trainer:
             if last or step % every == 0:
                 synchronize(dev)
                 train_ms += 1000 * (time.perf_counter() - t0)
+                report_losses(wait=True)   # every copy is complete after the sync
                 last_val = self.evaluate()
                 result.curve.append(CurvePoint(step, train_ms, last_loss, last_val))
                 result.train_time_ms, result.steps_done = train_ms, step
@@ -224,13 +250,18 @@ class Trainer:
             if last:
                 break
             loss = self.step_fn(step, next(loader))
-            if (step + 1) % LOG_EVERY == 0:
-                last_loss = loss.item()
-                if not math.isfinite(last_loss):
-                    raise Diverged(f"train loss is {last_loss} at step {step + 1}")
+            if (step + 1) % log_every == 0:
+                elapsed = train_ms + 1000 * (time.perf_counter() - t0)
+                host = torch.empty((), dtype=torch.float32, pin_memory=cuda)
+                host.copy_(loss.detach().float(), non_blocking=cuda)
+                event = None
+                if cuda:
+                    event = torch.cuda.Event()
+                    event.record()
+                pending.append((step + 1, elapsed, host, event))
+                report_losses(wait=False)
                 if on_progress:
-                    elapsed = train_ms + 1000 * (time.perf_counter() - t0)
-                    on_progress({"step": step + 1, "train_loss": last_loss, "train_ms": elapsed})
+                    on_progress({"step": step + 1, "train_ms": elapsed})
         result.final_val_loss = last_val
-        if dev.startswith("cuda"):
+        if cuda:
             result.peak_memory_mib = torch.cuda.max_memory_allocated() / 2**20

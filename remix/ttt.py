@@ -7,10 +7,13 @@ the step count that would have been tuned; so remix never reads times off a curv
 - exact: runs at a few step counts (each with its schedule scaled to its length), a fit of final loss
   against log(steps) around the crossing, and the step count where the fit meets the target. The step
   counts come from a search (`next_steps`): bracket the crossing, then interpolate, until the bracket is
-  within a tolerance. Its interval comes from the fit's residuals (or a given loss noise).
+  within a tolerance. Its interval comes from the fit's residuals (or a given loss noise). Only a
+  bracket at most EXACT_MAX_BRACKET wide is called exact: a 30-step and a 120-step run that happen to
+  straddle the target are two experiments, not a converged search.
 - cheap: one run at a fixed step count; its loss gap to the target is turned into steps by the local
-  slope of final loss against steps, itself measured from two step counts (never assumed: the
-  speedrun quotes 0.0045 per 100 steps near 3.28 for its own setup only).
+  slope of final loss against steps, itself measured from two step counts at most ×LOCAL apart (never
+  assumed: the speedrun quotes 0.0045 per 100 steps near 3.28 for its own setup only; and a slope
+  measured at 120 steps says nothing about one at 30).
 
 Time-to-target = steps × the run's measured ms/step. Every estimate carries the mode that produced it.
 """
@@ -26,6 +29,8 @@ from scipy import stats as _st
 
 EXACT, CHEAP, NONE = "exact", "cheap", "none"
 NEAR = 1.15      # how far (in step ratio) a neighbour of the bracket may lie and still join the fit
+EXACT_MAX_BRACKET = 0.10   # (hi − lo) / hi of the straddling runs; wider is an unfinished search
+LOCAL = 1.5      # two step counts at most this ratio apart measure a local slope (a slope run is ×1.25)
 # A local slope says little about a loss far from where it was measured: a cheap estimate more than
 # FAR (relative) away from its run is flagged, one beyond ×MAX_REACH either way is refused.
 FAR, MAX_REACH = 0.25, 4.0
@@ -50,6 +55,7 @@ class TimeToTarget:
     slope: float | None = None        # d(final loss)/d(step) used or fitted at the crossing
     slope_from: str = ""              # where a cheap-mode slope was measured
     note: str = ""
+    reach: float | None = None        # cheap: steps to target / steps run (how far the slope is stretched)
 
     @property
     def time_ms(self) -> float | None:
@@ -80,7 +86,8 @@ def by_steps(points: Iterable[Point]) -> list[Point]:
     for s in sorted(groups):
         ps = groups[s]
         ms = [p.ms_per_step for p in ps if p.ms_per_step is not None and math.isfinite(p.ms_per_step)]
-        out.append(Point(s, float(np.mean([p.loss for p in ps])), float(np.mean(ms)) if ms else None))
+        # plain means: this runs per variant and seed, thousands of times in a large report
+        out.append(Point(s, sum(p.loss for p in ps) / len(ps), sum(ms) / len(ms) if ms else None))
     return out
 
 
@@ -89,6 +96,21 @@ def bracket(points: Sequence[Point], target: float) -> tuple[Point, Point] | Non
     pts = by_steps(points)
     pairs = [(a, b) for a, b in zip(pts, pts[1:]) if a.loss > target >= b.loss]
     return min(pairs, key=lambda ab: ab[1].steps - ab[0].steps) if pairs else None
+
+
+def bracket_width(points: Sequence[Point], target: float) -> float | None:
+    """(hi − lo) / hi of the tightest bracket, None when nothing straddles the target."""
+    br = bracket(points, target)
+    return None if br is None else (br[1].steps - br[0].steps) / br[1].steps
+
+
+def exact(points: Sequence[Point], target: float, noise: float | None = None) -> TimeToTarget | None:
+    """The exact-mode estimate when the runs hold a converged bracket (≤ EXACT_MAX_BRACKET), else None."""
+    width = bracket_width(points, target)
+    if width is None or width > EXACT_MAX_BRACKET:
+        return None
+    est = fit_crossing(points, target, noise)
+    return est if est.mode == EXACT else None
 
 
 def _mean_ms(points: Sequence[Point]) -> float | None:
@@ -149,6 +171,19 @@ def fit_crossing(points: Sequence[Point], target: float, noise: float | None = N
 
 # --- cheap mode ----------------------------------------------------------------------------------
 
+def local_slope_at(points: Sequence[Point], at: int) -> float | None:
+    """d(final loss)/d(step) at `at` steps: from the run at `at` and the nearest other step count at most
+    ×LOCAL away (a sweep's slope run). None without such a pair. A slope that is not negative is returned
+    as measured: `cheap` then says that loss did not fall there, rather than that nothing was measured."""
+    pts = by_steps(points)
+    here = [p for p in pts if p.steps == at]
+    near = [p for p in pts if p.steps != at and max(p.steps, at) / min(p.steps, at) <= LOCAL]
+    if not here or not near:
+        return None
+    other = min(near, key=lambda p: abs(math.log(p.steps / at)))
+    return (other.loss - here[0].loss) / (other.steps - at)
+
+
 def local_slope(points: Sequence[Point], near: float | None = None) -> float | None:
     """d(final loss)/d(step) from the two step counts whose losses lie closest to `near` (the target).
 
@@ -170,7 +205,8 @@ def cheap(point: Point, target: float, slope: float | None, slope_from: str = ""
     """Cheap mode: steps = steps_run + (target − final loss) / slope, slope measured elsewhere."""
     if slope is None:
         return TimeToTarget(NONE, n_points=1, ms_per_step=point.ms_per_step,
-                            note="no slope measured: run some variant of this recipe at two step counts")
+                            note=f"no slope measured near {point.steps:,} steps (a sweep's slope run gives one: "
+                                 f"the full recipe at ×1.25 its steps)")
     if not slope < 0:
         return TimeToTarget(NONE, n_points=1, ms_per_step=point.ms_per_step, slope=slope, slope_from=slope_from,
                             note="the measured slope is not negative: loss does not fall with steps there")
@@ -181,27 +217,7 @@ def cheap(point: Point, target: float, slope: float | None, slope_from: str = ""
                             note=f"the loss gap is too large for a local slope to bridge (it would say "
                                  f"{max(steps, 0):,.0f} steps from a run of {point.steps:,}); run near the target")
     note = f"extrapolated {ratio - 1:+.0%} from the run's steps: indicative only" if abs(ratio - 1) > FAR else ""
-    return TimeToTarget(CHEAP, float(steps), None, None, point.ms_per_step, 1, slope, slope_from, note)
-
-
-# --- choosing a mode -----------------------------------------------------------------------------
-
-def estimate(points: Sequence[Point], target: float, slope: float | None = None, slope_from: str = "",
-             noise: float | None = None) -> TimeToTarget:
-    """The best estimate the runs allow: exact when they bracket the target; else cheap, from the
-    variant's own slope when it ran at two step counts, else from the given (borrowed) slope."""
-    pts = by_steps(points)
-    if not pts:
-        return TimeToTarget(NONE, note="no finished runs")
-    if bracket(pts, target) is not None:
-        exact = fit_crossing(pts, target, noise)
-        if exact.mode == EXACT:
-            return exact
-    anchor = min(pts, key=lambda p: abs(p.loss - target))
-    own = local_slope(pts, near=target)
-    if own is not None and own < 0:
-        return cheap(anchor, target, own, "own runs")
-    return cheap(anchor, target, slope, slope_from)
+    return TimeToTarget(CHEAP, float(steps), None, None, point.ms_per_step, 1, slope, slope_from, note, ratio)
 
 
 # --- the exact-mode search -----------------------------------------------------------------------

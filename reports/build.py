@@ -5,7 +5,9 @@
 Output (one set per context, i.e. hardware × data × target; a suffix tells contexts apart when there
 are several): recipes.{png,svg} (time to target side by side, log scale), waterfall-<recipe>,
 curves-<recipe>, leave-one-out-<recipe>, interaction (the same ingredient under different recipes),
-CSV tables, and report.md that holds them all.
+CSV tables, and report.md that holds them all. The files a report wrote are listed in .remix-report in
+its folder, and the next report there removes them first: no figure of a recipe or context that has
+since gone is left behind to be mistaken for a current one (no other file is touched).
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+import pandas as pd
+
 from reports import figures as fig
 from reports import markdown as md
 from reports.analysis import Tables, analyse
@@ -28,6 +32,7 @@ from remix.spec import stable_hash
 
 
 PARALLEL_FROM = 300      # records from which figures are drawn in several processes (forking costs ~0.1 s)
+WRITTEN = ".remix-report"   # the list of files the last report wrote in its folder
 
 
 class ReportError(ValueError):
@@ -68,8 +73,14 @@ def build_report(results: Path | str = "results", out: Path | str = "report", re
     if recipe is not None and recipe not in known:
         raise ReportError(f"no records of recipe {recipe!r} in {results}; recipes there: {', '.join(known)}")
     tables = analyse(loaded)
-    out.mkdir(parents=True, exist_ok=True)
-    report = Report(out, out / "report.md", skipped=list(loaded.skipped), records=len(loaded.runs))
+    from remix.outdir import OutputError, writable_dir
+    try:
+        writable_dir(out, "--out")
+    except OutputError as e:
+        raise ReportError(str(e)) from None
+    _remove_previous(out)
+    report = Report(out, out / "report.md", skipped=list(loaded.skipped), records=len(loaded.runs),
+                    notes=list(tables.notes))
     figs = _Figures(out)
     body = _sections(loaded, tables, out, recipe, report, figs)
     report.files += _csv(tables, out)
@@ -81,7 +92,22 @@ def build_report(results: Path | str = "results", out: Path | str = "report", re
     text = figs.fill(_document(loaded, results, recipe, body, history, out, target), drawn)
     report.markdown.write_text(text)
     report.files.append(report.markdown)
+    (out / WRITTEN).write_text("".join(f"{p.relative_to(out).as_posix()}\n" for p in report.files))
     return report
+
+
+def _remove_previous(out: Path) -> None:
+    """The files the previous report in `out` listed as its own (and only those)."""
+    listing = out / WRITTEN
+    if not listing.is_file():
+        return
+    for name in listing.read_text().splitlines():
+        path = (out / name).resolve()
+        if name and out.resolve() in path.parents:
+            path.unlink(missing_ok=True)
+    for folder in sorted({p.parent for p in out.rglob("*")} - {out}, key=lambda p: -len(p.parts)):
+        if folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
 
 
 class _Figures:
@@ -155,11 +181,12 @@ def _sections(loaded: Loaded, t: Tables, out: Path, only: str | None, report: Re
 def _recipe_sections(loaded: Loaded, t: Tables, context: str, recipe: str, sfx: str, figs: _Figures) -> list[str]:
     v = t.variants[(t.variants.context == context) & (t.variants.recipe == recipe)].copy()
     v["_o"] = v.vindex.fillna(1e9)
-    v = v.sort_values(["_o", "vkey"]).drop(columns="_o")
+    v = v.sort_values(["_o", "label", "main_steps"]).drop(columns="_o")
     parts = [f"### {recipe}", "", "#### Variants", "", md.variants_section(v), ""]
     m = t.marginal[(t.marginal.context == context) & (t.marginal.recipe == recipe)] if len(t.marginal) else t.marginal
     parts += ["#### Marginal effect of each ingredient along the order", ""]
     if len(m):
+        parts.append(f"Each prefix at {int(m.steps.iloc[0]):,} planned steps (the step count of most of its runs).\n")
         if m.metric.iloc[0] == "loss":
             parts.append("Not every prefix has a time to target, so this compares final val loss at the planned "
                          "step count instead.\n")
@@ -183,25 +210,35 @@ def _recipe_sections(loaded: Loaded, t: Tables, context: str, recipe: str, sfx: 
 
 
 def _curves(loaded: Loaded, t: Tables, context: str, recipe: str) -> tuple[list, float]:
-    """The val-loss curves of the recipe's largest sweep (its planned runs, not slope or search runs)."""
+    """The val-loss curves of the recipe's largest sweep (its planned runs, not slope or search runs),
+    labelled as the variants table labels them. Unstable runs are drawn too: the curve shows why."""
     mem = loaded.members
     runs = loaded.runs
-    mine = mem[(mem.recipe == recipe) & (mem.role == "variant")]
+    mine = mem[(mem.recipe == recipe) & (mem.role == "variant") & mem.identity.isin(runs.identity)]
     mine = mine[mine.identity.map(runs.context) == context]
     if not len(mine):
         return [], 0.0
     with_sweep = mine[mine.sweep_id.notna()]
     if len(with_sweep):
-        prefixish = with_sweep.assign(p=with_sweep.vkind == "prefix").groupby("sweep_id").agg(p=("p", "sum"),
+        prefixish = with_sweep.assign(p=with_sweep.rkind == "prefix").groupby("sweep_id").agg(p=("p", "sum"),
                                                                                               n=("p", "size"))
         best = prefixish.sort_values(["p", "n"], ascending=False).index[0]
         mine = mine[mine.sweep_id == best]
-    order = {k: i for i, k in enumerate(dict.fromkeys(mine.sort_values("vindex", na_position="last").vkey))}
+    v = t.variants[(t.variants.context == context) & (t.variants.recipe == recipe)]
+    label_of = dict(zip(v.variant, v.label))
+    mine = mine.assign(variant=mine.identity.map(runs.variant))
+    # panels in the recipe's order: prefixes by index; the full recipe, then each drop where its ingredient sits
+    names = max((loaded.records[i].ingredients for i in mine.identity), key=len)
+    position = {n["name"]: k for k, n in enumerate(names)}
+    rank = mine.apply(lambda m: m.rindex if not pd.isna(m.rindex) else
+                      -1 if m.rkind == "full" else position.get(str(m.ingredient).split(",")[0], len(position)), axis=1)
+    mine = mine.assign(_rank=rank).sort_values("_rank", kind="stable")
+    order = {k: i for i, k in enumerate(dict.fromkeys(mine.variant))}
     curves = []
-    for m in mine.itertuples():
+    for m in mine.drop_duplicates("identity").itertuples():
         r = loaded.records[m.identity]
         pts = [(p.step, p.train_time_ms / 1000.0, p.val_loss) for p in r.curve if p.val_loss is not None]
-        curves.append((m.label, order[m.vkey], pts))
+        curves.append((label_of.get(m.variant, m.rkey), order[m.variant], pts))
     return curves, float(runs.loc[mine.identity.iloc[0], "target"])
 
 
@@ -212,6 +249,7 @@ def _csv(t: Tables, out: Path) -> list[Path]:
         if not len(df):
             continue
         p = out / f"{name}.csv"
+        df = df.assign(runs=df.identities.map(lambda ids: " ".join(sorted(ids)))) if name == "seeds" else df
         df.drop(columns=[c for c in ("times", "losses", "identities") if c in df.columns]).to_csv(p, index=False)
         paths.append(p)
     return paths

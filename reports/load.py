@@ -1,13 +1,19 @@
-"""Records -> pandas: one row per run, one row per (run, recipe variant it belongs to), and what was skipped.
+"""Records -> pandas: one row per run, one row per (run, recipe, role it plays), and what was skipped.
 
 Everything the report shows comes from here, i.e. from the JSON records in a results directory (and
 the sweep manifests kept beside them); nothing is typed in by hand. A file that is not a valid remix
 record (malformed JSON, a foreign schema, a field of the wrong type) is listed with the reason and
 left out, never a crash.
 
-A run can belong to several recipes' variants: two recipes whose base resolves to the same spec share
-one base run (one identity, one record, naming the recipe that trained it first). The sweep manifests
-say which other sweeps planned it, so `members` has one row per (run, recipe, variant).
+Two things are kept apart: what a run *trains* (its `variant`: the record's variant_id, the spec less
+step count and seed) and the *role* it plays in a recipe (prefix k, the full recipe, the recipe less X).
+One variant can play several roles (the last prefix is the full recipe; dropping the last ingredient is
+the second-to-last prefix; two recipes share a base), and a standalone `remix run` and a sweep's run of
+the same thing are the same variant. The analysis pools runs by variant and reads roles only to know
+what to compare.
+
+A run that finished above the val loss it started from is `unstable` here even when an older record
+says finished: its loss is not an effect of anything.
 """
 
 from __future__ import annotations
@@ -24,21 +30,25 @@ from remix.results import STATUSES, RunResult
 from remix.spec import stable_hash
 from remix.sweep import manifests
 
+# schedule arguments that count steps: a record without variant_id had them scaled with its step count
+_STEP_ARGS = ("warmup", "steps", "cooldown_steps")
+
 
 @dataclass
 class Loaded:
     root: Path
     runs: pd.DataFrame                      # one row per record (index: identity)
-    members: pd.DataFrame                   # one row per (identity, recipe, vkey)
+    members: pd.DataFrame                   # one row per (identity, recipe, role key); identity may be planned only
     records: dict[str, RunResult]           # by identity, for curves and provenance
     skipped: list[tuple[Path, str]] = field(default_factory=list)
 
 
 RUN_COLUMNS = ["identity", "path", "status", "recipe", "seed", "target", "steps", "steps_done", "final_val_loss",
-               "ms_per_step", "train_time_ms", "tokens_per_step", "param_count", "hardware", "device",
-               "device_count", "context", "config", "ingredients", "torch", "cuda", "python", "remix",
-               "git_commit", "data", "sweep_id", "role", "finished_at"]
-MEMBER_COLUMNS = ["identity", "recipe", "vkey", "vkind", "vindex", "ingredient", "label", "full", "role", "sweep_id"]
+               "initial_val_loss", "ms_per_step", "train_time_ms", "tokens_per_step", "param_count", "hardware",
+               "device", "device_count", "context", "variant", "ingredients", "torch", "cuda", "python", "remix",
+               "git_commit", "data", "sweep_id", "role", "finished_at", "message"]
+MEMBER_COLUMNS = ["identity", "recipe", "rkey", "rkind", "rindex", "rsize", "ingredient", "role", "sweep_id",
+                  "planned_steps", "seed"]
 
 
 def _num(value: Any, name: str, optional: bool = True) -> None:
@@ -86,39 +96,61 @@ def hardware_label(hw: dict[str, Any]) -> str:
     return f"{n}× {name}" if n != 1 else name
 
 
-def variant_key(variant: dict[str, Any]) -> tuple[str, str, int | None, str, bool]:
-    """(vkey, kind, prefix index, the ingredient the variant is about, whether it is the full recipe)."""
+def role_key(variant: dict[str, Any]) -> tuple[str, str, int | None, int | None, str]:
+    """(role key, kind, prefix index, prefix count, the ingredient the role is about) of a record's variant.
+    The last prefix keeps its prefix key (the analysis knows it is also the full recipe)."""
     kind = str(variant.get("kind", "full"))
     if kind == "prefix":
         k, size = variant.get("index"), variant.get("size")
-        if isinstance(k, int) and isinstance(size, int) and k == size - 1:
-            return "full", "prefix", k, str(variant.get("last") or ""), True
-        return f"prefix:{k}", "prefix", k if isinstance(k, int) else None, str(variant.get("last") or ""), False
+        k = k if isinstance(k, int) and not isinstance(k, bool) else None
+        size = size if isinstance(size, int) and not isinstance(size, bool) else None
+        return f"prefix:{k}", "prefix", k, size, str(variant.get("last") or "")
     if kind == "full":
-        return "full", "full", None, "", True
-    if kind in ("drop", "add", "only"):
-        names = variant.get({"drop": "dropped", "add": "added", "only": "only"}[kind]) or []
+        return "full", "full", None, None, ""
+    if kind in ("drop", "add"):
+        names = variant.get({"drop": "dropped", "add": "added"}[kind]) or []
         names = [str(n) for n in names] if isinstance(names, list) else [str(names)]
         extra = [str(a) for a in variant.get("added", [])] if kind == "drop" else []
         key = f"{kind}:{','.join(names)}" + (f"+{','.join(extra)}" if extra else "")
-        return key, kind, None, ",".join(names), False
-    return f"{kind}:{json.dumps(variant, sort_keys=True, default=str)}", kind, None, "", False
+        return key, kind, None, None, ",".join(names)
+    return f"{kind}:{json.dumps(variant, sort_keys=True, default=str)}", kind, None, None, ""
 
 
-def variant_label(recipe: str, vkey: str, ingredient: str, index: int | None) -> str:
-    if vkey == "full":
+def role_label(recipe: str, rkey: str, ingredient: str, index: int | None, size: int | None) -> str:
+    if rkey == "full" or (index is not None and size is not None and index == size - 1):
         return recipe
-    if vkey.startswith("prefix:"):
+    if rkey.startswith("prefix:"):
         return "base" if index == 0 else f"+{ingredient}"
-    kind, _, rest = vkey.partition(":")
-    return {"drop": "−", "add": "+", "only": "only "}.get(kind, kind + " ") + rest
+    kind, _, rest = rkey.partition(":")
+    return {"drop": "−", "add": "+"}.get(kind, kind + " ") + rest.replace(",", ",−" if kind == "drop" else ",+")
 
 
-def _config(spec: dict[str, Any]) -> str:
-    """The spec without its step count: runs of one configuration at several step counts share it."""
-    train = dict(spec.get("train") or {})
-    train.pop("steps", None)
-    return stable_hash({**spec, "train": train})
+def variant_of(r: RunResult) -> str:
+    """What the run trains: its recorded variant_id; for a record older than that field, its spec less the
+    step count and the step-counted schedule arguments (which a scale shrank with the steps), and its data."""
+    if r.variant_id:
+        return r.variant_id
+    spec = {k: v for k, v in r.spec.items()}
+    spec["train"] = {k: v for k, v in (spec.get("train") or {}).items() if k != "steps"}
+    schedule = spec.get("schedule")
+    if isinstance(schedule, dict):
+        spec["schedule"] = {name: ({k: v for k, v in c.items() if k not in _STEP_ARGS} if isinstance(c, dict) else c)
+                            for name, c in schedule.items()}
+    return stable_hash({"spec": spec, "data": r.data})
+
+
+def _initial(r: RunResult) -> float | None:
+    first = next((p.val_loss for p in r.curve if p.val_loss is not None), None)
+    return float(first) if first is not None and math.isfinite(first) else None
+
+
+def status_of(r: RunResult) -> str:
+    """The record's status, except that a finished run above its initial val loss is unstable."""
+    first = _initial(r)
+    final = r.final_val_loss
+    if r.status == "finished" and first is not None and final is not None and math.isfinite(final) and final > first:
+        return "unstable"
+    return r.status
 
 
 def load_records(root: Path | str, target: float | None = None) -> Loaded:
@@ -148,22 +180,29 @@ def load_records(root: Path | str, target: float | None = None) -> Loaded:
         records[r.identity] = r
         rows.append(_run_row(path, r, target))
         member_rows.append(_member_row(r.identity, r.recipe["name"], r.variant,
-                                       (r.sweep or {}).get("role", "variant"), (r.sweep or {}).get("id")))
+                                       (r.sweep or {}).get("role", "variant"), (r.sweep or {}).get("id"),
+                                       int(r.spec["train"]["steps"]), r.seed))
     for mpath, manifest in manifests(root):
         if isinstance(manifest, Exception):
             skipped.append((mpath, _reason(manifest)))
             continue
-        for entry in manifest["runs"]:
-            ident = entry.get("identity") if isinstance(entry, dict) else None
-            if ident not in records:
+        for entry in [*manifest["runs"], *(manifest.get("aliases") or [])]:
+            if not isinstance(entry, dict) or not isinstance(entry.get("identity"), str):
                 continue
-            variant = entry.get("variant") or records[ident].variant
+            ident = entry["identity"]
+            rec = records.get(ident)
+            variant = entry.get("variant") or (rec.variant if rec is not None else {})
+            steps, seed = entry.get("steps"), entry.get("seed")
+            if rec is None and not (isinstance(steps, int) and isinstance(seed, int)):
+                continue   # a planned run is shown only when the manifest says what it would be
             member_rows.append(_member_row(ident, str(manifest.get("recipe")), variant if isinstance(variant, dict)
-                                           else {}, str(entry.get("role", "variant")), manifest.get("id")))
+                                           else {}, str(entry.get("role", "variant")), manifest.get("id"),
+                                           int(steps if rec is None else rec.spec["train"]["steps"]),
+                                           int(seed if rec is None else rec.seed)))
     runs = pd.DataFrame(rows, columns=RUN_COLUMNS).set_index("identity", drop=False)
     members = pd.DataFrame(member_rows, columns=MEMBER_COLUMNS)
     if len(members):
-        members = members.drop_duplicates(subset=["identity", "recipe", "vkey"]).reset_index(drop=True)
+        members = members.drop_duplicates(subset=["identity", "recipe", "rkey"]).reset_index(drop=True)
     return Loaded(root, runs, members, records, skipped)
 
 
@@ -183,21 +222,21 @@ def _run_row(path: Path, r: RunResult, target: float | None = None) -> dict[str,
     final = r.final_val_loss if r.final_val_loss is not None and math.isfinite(r.final_val_loss) else None
     goal = float(r.target if target is None else target)
     return {
-        "identity": r.identity, "path": str(path), "status": r.status, "recipe": r.recipe["name"], "seed": r.seed,
-        "target": goal, "steps": int(r.spec["train"]["steps"]), "steps_done": r.steps_done,
-        "final_val_loss": final, "ms_per_step": r.ms_per_step, "train_time_ms": r.train_time_ms,
-        "tokens_per_step": r.tokens_per_step, "param_count": r.param_count, "hardware": hw_label,
-        "device": hw.get("device"), "device_count": hw.get("device_count"),
-        "context": f"{hw_label} · {data} · target {goal:g}", "config": _config(r.spec),
+        "identity": r.identity, "path": str(path), "status": status_of(r), "recipe": r.recipe["name"],
+        "seed": r.seed, "target": goal, "steps": int(r.spec["train"]["steps"]), "steps_done": r.steps_done,
+        "final_val_loss": final, "initial_val_loss": _initial(r), "ms_per_step": r.ms_per_step,
+        "train_time_ms": r.train_time_ms, "tokens_per_step": r.tokens_per_step, "param_count": r.param_count,
+        "hardware": hw_label, "device": hw.get("device"), "device_count": hw.get("device_count"),
+        "context": f"{hw_label} · {data} · target {goal:g}", "variant": variant_of(r),
         "ingredients": " > ".join(i["name"] for i in r.ingredients), "torch": sw.get("torch"),
         "cuda": sw.get("cuda"), "python": sw.get("python"), "remix": sw.get("remix"),
         "git_commit": sw.get("git_commit"), "data": str(data), "sweep_id": (r.sweep or {}).get("id"),
-        "role": (r.sweep or {}).get("role", "variant"), "finished_at": r.finished_at,
+        "role": (r.sweep or {}).get("role", "variant"), "finished_at": r.finished_at, "message": r.message,
     }
 
 
-def _member_row(identity: str, recipe: str, variant: dict[str, Any], role: str, sweep_id: Any) -> dict[str, Any]:
-    vkey, kind, index, ingredient, full = variant_key(variant)
-    return {"identity": identity, "recipe": recipe, "vkey": vkey, "vkind": kind, "vindex": index,
-            "ingredient": ingredient, "label": variant_label(recipe, vkey, ingredient, index), "full": full,
-            "role": role, "sweep_id": sweep_id}
+def _member_row(identity: str, recipe: str, variant: dict[str, Any], role: str, sweep_id: Any, steps: int,
+                seed: int) -> dict[str, Any]:
+    rkey, kind, index, size, ingredient = role_key(variant)
+    return {"identity": identity, "recipe": recipe, "rkey": rkey, "rkind": kind, "rindex": index, "rsize": size,
+            "ingredient": ingredient, "role": role, "sweep_id": sweep_id, "planned_steps": steps, "seed": seed}

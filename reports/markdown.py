@@ -12,24 +12,40 @@ from typing import Any, Iterable, Sequence
 
 import pandas as pd
 
+from remix import ttt
 from reports.figures import fmt_time, time_unit
 
-MODES = """\
+MODES = f"""\
 **How times are measured.** The speedrun tunes each configuration's step count so that its *final* val
 loss lands on the target; with an LR cooldown at the end of every schedule, the first crossing of a
 longer run is not that step count, so no time here is read off a loss curve.
 
+- A **variant** is what a run trains: its spec without the step count and the seed. Every run of it is
+  pooled, whether it came from `remix run`, a prefix sweep or a leave-one-out; a variant that plays
+  several roles in a recipe is listed once, with every name ("+x = −y").
 - **exact**: the variant was trained at several step counts (each with its schedule scaled to it); a fit
   of final val loss against log(steps) across the bracket gives the steps where it meets the target.
-  "bracket x%" is how far apart the two runs straddling the target were (a converged search: ≤ 2%).
-- **cheap**: one run at a fixed step count; its gap to the target is converted into steps with the
-  *measured* local slope of final loss against steps (from the variant's own runs at two step counts,
-  or borrowed from the variant named in "slope from"). Far from the target this is an extrapolation.
+  "bracket x%" is how far apart the two runs straddling the target were; only a bracket within
+  {ttt.EXACT_MAX_BRACKET:.0%} is called exact (a converged search: within its --tol, 2% by default).
+- **cheap**: the variant's run(s) at the *planned steps* of the table (the step count its sweep ran it
+  at); the gap to the target is converted into steps with the *measured* local slope of final loss
+  against steps at that step count: from the variant's own runs at most ×{ttt.LOCAL:g} apart, else borrowed
+  from the variant named in "slope from" (the full recipe's slope run). All seeds of a variant use one
+  slope source. Runs at other step counts are listed as their own rows, never mixed in. Far from the
+  target this is an extrapolation (the note says how far).
 - **none**: no estimate (the note says why); such variants are compared on final val loss instead.
+- **unstable**: a run that finished above the val loss it started from. It gives no number; comparisons
+  with it are n/a rather than an effect charged to the next ingredient.
 
 Time to target = steps to target × the run's measured ms/step (training only, evaluation excluded).
-Over seeds: mean ± the 95% Student-t interval; between two variants: Welch's t-test, and a difference
+Over seeds: the geometric mean with a 95% Student-t interval on the log scale (never below zero);
+between two variants: Welch's t-test on log times (the ratio of times), Δ = GM(after) − GM(before) and
+its interval GM(before) × (ratio interval − 1). Losses: mean and Welch's test as they are. A difference
 with p ≥ 0.05 (or one seed) is marked *within noise* / *untested* and is not ranked."""
+
+
+def plural(n: int) -> str:
+    return "" if n == 1 else "s"
 
 
 def table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
@@ -45,18 +61,36 @@ def _num(v: Any) -> float | None:
 
 
 def pm(value: Any, hw: Any, fmt: str = "{:.4f}") -> str:
+    """'3.2811 ± 0.0040': the half-width is a magnitude, never signed, whatever the value's format."""
     v, h = _num(value), _num(hw)
     if v is None:
         return "n/a"
-    return fmt.format(v) + ("" if h is None else " ± " + fmt.format(h))
+    return fmt.format(v).replace("-", "−") + ("" if h is None else " ± " + fmt.replace("+", "").format(abs(h)))
 
 
-def time_pm(value: Any, hw: Any, unit: tuple[str, float], signed: bool = False) -> str:
-    v, h = _num(value), _num(hw)
+def span(value: Any, lo: Any, hi: Any, fmt: str = "{:.4f}") -> str:
+    """'−0.0120 [−0.0190, −0.0050]': a value with its 95% interval."""
+    v, a, b = _num(value), _num(lo), _num(hi)
+    if v is None:
+        return "n/a"
+    text = fmt.format(v)
+    if a is not None and b is not None:
+        text += f" [{fmt.format(a)}, {fmt.format(b)}]"
+    return text.replace("-", "−")
+
+
+def time_span(value: Any, lo: Any, hi: Any, unit: tuple[str, float], signed: bool = False) -> str:
+    """'12.3 s [10.1–15.0]' or, for a difference, '−1.2 s [−1.9, −0.5]'."""
+    v, a, b = _num(value), _num(lo), _num(hi)
     if v is None:
         return "n/a"
     text = fmt_time(v, unit, signed)
-    return text if h is None else text.replace(f" {unit[0]}", f" ± {h / unit[1]:.2g} {unit[0]}")
+    if a is None or b is None:
+        return text
+    sep = ", " if signed else "–"
+    fmt = "{:+.3g}" if signed else "{:.3g}"
+    interval = f"[{fmt.format(a / unit[1])}{sep}{fmt.format(b / unit[1])}]".replace("-", "−")
+    return f"{text} {interval}"
 
 
 def mode_text(mode: str, bracket: Any = None, slope_from: str = "") -> str:
@@ -88,61 +122,78 @@ def setup_section(runs: pd.DataFrame) -> str:
     parts = ["## Setup", "",
              table(["hardware", "runs"], [[h, n] for h, n in hw.items()]), "",
              table(["python", "torch", "cuda", "remix", "runs"], [[*k, n] for k, n in sw.items()]), "",
-             f"Data: {', '.join(f'{d} ({n} runs)' for d, n in data.items())}. "
+             f"Data: {', '.join(f'{d} ({n} run{plural(n)})' for d, n in data.items())}. "
              f"Targets: {', '.join(f'{t:g}' for t in sorted(runs.target.unique()))}. "
              f"Runs by status: {', '.join(f'{s} {n}' for s, n in statuses.items())}. "
              f"remix commits: {', '.join(commits) or 'unknown'}.", ""]
     return "\n".join(parts)
 
 
+def _unit(*columns: pd.Series) -> tuple[str, float]:
+    values = [abs(float(x)) for c in columns for x in c if _num(x) is not None]
+    return time_unit(max(values)) if values else ("s", 1.0)
+
+
 def variants_section(v: pd.DataFrame) -> str:
-    unit = time_unit(float(v.time_s.max())) if v.time_s.notna().any() else ("s", 1.0)
+    unit = _unit(v.time_s)
     rows = []
     for r in v.itertuples():
-        rows.append([r.label, r.n_seeds, int(r.main_steps), pm(r.loss, r.loss_hw),
+        hw = None if _num(r.loss_hi) is None else r.loss_hi - r.loss
+        rows.append([r.label, r.n_seeds, f"{int(r.main_steps):,}", pm(r.loss, hw),
                      "n/a" if _num(r.steps_to_target) is None else f"{r.steps_to_target:,.0f}",
-                     time_pm(r.time_s, r.time_hw_s, unit) + (_fit_interval(r, unit) if r.n_seeds == 1 else ""),
+                     time_span(r.time_s, r.time_lo_s, r.time_hi_s, unit),
                      "n/a" if _num(r.ms_per_step) is None else f"{r.ms_per_step:.1f}",
                      mode_text(r.mode, r.bracket, r.slope_from), r.note])
-    return table(["variant", "seeds", "planned steps", "final val loss", "steps to target", "time to target",
-                  "ms/step", "mode", "note"], rows)
+    return table(["variant", "seeds", "planned steps", "final val loss at them", "steps to target",
+                  "time to target [95%]", "ms/step", "mode", "note"], rows)
 
 
-def _fit_interval(r: Any, unit: tuple[str, float]) -> str:
-    lo, hi = _num(r.time_lo_s), _num(r.time_hi_s)
-    return "" if lo is None or hi is None else f" (fit: {lo / unit[1]:.3g}–{hi / unit[1]:.3g} {unit[0]})"
+def _ratio(r: Any) -> str:
+    if _num(getattr(r, "ratio", None)) is None:
+        return "n/a"
+    text = f"×{r.ratio:.3g}"
+    if _num(r.ratio_lo) is not None:
+        text += f" [{r.ratio_lo:.3g}–{r.ratio_hi:.3g}]"
+    return text
 
 
 def marginal_section(m: pd.DataFrame) -> str:
     metric = m.metric.iloc[0]
-    unit = time_unit(float(max(m.before.abs().max(), m.after.abs().max()))) if metric == "time" else None
+    unit = _unit(m.before, m.after) if metric == "time" else None
     rows = []
     for r in m.itertuples():
         if metric == "time":
-            vals = [fmt_time(r.after, unit), time_pm(r.delta, r.delta_hw, unit, signed=True)]
+            vals = [fmt_time(_num(r.after), unit), time_span(r.delta, r.delta_lo, r.delta_hi, unit, signed=True),
+                    _ratio(r)]
         else:
-            vals = [pm(r.after, None), pm(r.delta, r.delta_hw, "{:+.4f}")]
-        rows.append([r.index, r.ingredient, *vals, r.verdict, r.mode, r.n_seeds])
-    what = ["time to target", "Δ time"] if metric == "time" else ["final val loss", "Δ loss"]
-    return table(["#", "adds", *what, "verdict", "mode", "seeds"], rows)
+            vals = [pm(r.after, None), span(r.delta, r.delta_lo, r.delta_hi, "{:+.4f}")]
+        mode = [r.mode] if metric == "time" else []   # a loss comparison uses no time-to-target mode
+        rows.append([r.index, r.ingredient, *vals, r.verdict, *mode, r.n_seeds])
+    what = ["time to target", "Δ time [95%]", "ratio [95%]"] if metric == "time" else ["final val loss", "Δ loss [95%]"]
+    return table(["#", "adds", *what, "verdict", *(["mode"] if metric == "time" else []), "seeds"], rows)
 
 
 def loo_section(l: pd.DataFrame) -> str:
     metric = l.metric.iloc[0]
-    unit = time_unit(float(l.cost.abs().max())) if metric == "time" else None
+    unit = _unit(l.cost, l.without) if metric == "time" else None
     rows = []
     for r in l.itertuples():
         rank = "—" if r.rank is None or pd.isna(r.rank) else int(r.rank)
-        cost = time_pm(r.cost, r.cost_hw, unit, signed=True) if metric == "time" else pm(r.cost, r.cost_hw, "{:+.4f}")
-        full = fmt_time(r.without, unit) if metric == "time" else pm(r.without, None)
-        rows.append([rank, r.ingredient, full, cost, r.verdict, r.mode, r.n_seeds])
-    what = "time without it" if metric == "time" else "final loss without it"
-    return table(["rank", "removed", what, "cost of removing", "verdict", "mode", "seeds"], rows)
+        if metric == "time":
+            vals = [fmt_time(_num(r.without), unit), time_span(r.cost, r.cost_lo, r.cost_hi, unit, signed=True),
+                    _ratio(r)]
+        else:
+            vals = [pm(r.without, None), span(r.cost, r.cost_lo, r.cost_hi, "{:+.4f}")]
+        mode = [r.mode] if metric == "time" else []
+        rows.append([rank, r.ingredient, *vals, r.verdict, *mode, r.n_seeds])
+    what = ["time without it", "cost of removing [95%]", "ratio [95%]"] if metric == "time" else \
+        ["final loss without it", "cost of removing [95%]"]
+    return table(["rank", "removed", *what, "verdict", *(["mode"] if metric == "time" else []), "seeds"], rows)
 
 
 def interaction_section(df: pd.DataFrame) -> str:
     metric = df.metric.iloc[0]
-    unit = time_unit(float(df.effect.abs().max())) if metric == "time" else None
+    unit = _unit(df.effect) if metric == "time" else None
     recipes = sorted(df.recipe.unique())
     rows = []
     for ing, g in df.groupby("ingredient"):
@@ -153,7 +204,8 @@ def interaction_section(df: pd.DataFrame) -> str:
                 cells.append("—")
                 continue
             r = r.iloc[0]
-            v = time_pm(r.effect, r.effect_hw, unit, signed=True) if metric == "time" else pm(r.effect, r.effect_hw, "{:+.4f}")
+            v = time_span(r.effect, r.effect_lo, r.effect_hi, unit, signed=True) if metric == "time" else \
+                span(r.effect, r.effect_lo, r.effect_hi, "{:+.4f}")
             cells.append(f"{v} ({r.verdict}; {r.source}, {r.mode})")
         rows.append([ing, *cells])
     return table(["ingredient", *(f"effect under {r}" for r in recipes)], rows)

@@ -2,7 +2,8 @@
 
 Log-scale time against date, one point per README row coloured by the record's primary category,
 filled where the record introduced an ingredient that remix's catalogue has (hollow otherwise), the
-two remixed baselines (A: AdamW, M: Muon) as dashed reference lines, and dotted marks where the
+two remixed baselines (A: AdamW, M: Muon) as dashed reference lines (the times logged by the
+modded-nanogpt-remixed scripts themselves, not remix measurements: the figure says so), and dotted marks where the
 evaluation or timing protocol changed (times on either side of such a mark are not strictly
 comparable). `remix report` calls `plot_records`; the figure is regenerated from history/records.toml
 every time, never edited by hand.
@@ -92,7 +93,8 @@ def plot_records(records: Iterable, baselines: Iterable, catalogue_names: Iterab
     for b in baselines:
         colour = _BASELINE_STYLE.get(b.name, "#444444")
         ax.axhline(b.time_s / 60, color=colour, linestyle="--", linewidth=1.2, zorder=2)
-        ax.annotate(f"{b.label}: {b.time}", xy=(0.995, b.time_s / 60), xycoords=("axes fraction", "data"),
+        ax.annotate(f"{b.label}: {b.time} (its own log, not a remix run)", xy=(0.995, b.time_s / 60),
+                    xycoords=("axes fraction", "data"),
                     xytext=(0, 3), textcoords="offset points", ha="right", va="bottom", fontsize=8,
                     color=colour)
 
@@ -119,7 +121,8 @@ def plot_records(records: Iterable, baselines: Iterable, catalogue_names: Iterab
                label="re-timing of #21"),
         Line2D([], [], color="#d62728", linestyle=":", alpha=0.6, label="evaluation/timing protocol change"),
     ]
-    handles += [Line2D([], [], color=_BASELINE_STYLE.get(b.name, "#444444"), linestyle="--", label=b.label)
+    handles += [Line2D([], [], color=_BASELINE_STYLE.get(b.name, "#444444"), linestyle="--",
+                       label=f"{b.label}: logged by its script")
                 for b in baselines]
     # Outside the axes: ninety points leave no corner of the plot free.
     fig.legend(handles=handles, loc="outside right upper", fontsize=8, title="primary category",

@@ -59,7 +59,7 @@ def record(v: Variant, steps: int, seed: int, sweep: dict[str, Any] | None) -> R
         extra = (1 - t / steps) * 0.35 + (2.0 if t == 0 else 0.0)   # before the cooldown a run sits higher
         curve.append(CurvePoint(t, t * ms, None if t == 0 else loss + extra + 0.05, loss + extra))
     return RunResult(
-        identity=identity, status="finished",
+        identity=identity, status="finished", variant_id=stable_hash({"ingredients": list(v.ingredients)}),
         recipe={"name": v.recipe, "path": f"recipes/{v.recipe}.toml", "text": f"name = \"{v.recipe}\"\n"},
         variant=v.variant, ingredients=[{"name": n, "options": {}} for n in v.ingredients], seed=seed, target=TARGET,
         spec=spec, hardware=HARDWARE, software=SOFTWARE, data={"name": "fineweb10B"}, sweep=sweep, curve=curve,
@@ -98,6 +98,15 @@ def write_sweep(store: ResultStore, recipe: str, kind: str, seeds: int, main_ste
             store.save(r)
     write_manifest(store, sweep)
     return sweep
+
+
+def write_single(store: ResultStore, recipe: str, ingredients: list[str], variant: dict[str, Any], steps: int,
+                 seed: int) -> RunResult:
+    """One run made by a plain `remix run` / `remix ablate` (no sweep, no manifest)."""
+    r = record(Variant(recipe, tuple(ingredients), variant), steps, seed, None)
+    if store.find(r.identity) is None:
+        store.save(r)
+    return r
 
 
 def write_fixture_set(root: Path | str, seeds: int = 2, copies: int = 1) -> ResultStore:

@@ -20,3 +20,16 @@ def write_recipe(tmp_path):
         path.write_text(text)
         return path
     return write
+
+
+def _catalogue():
+    from remix.ingredient import catalogue
+    return catalogue()
+
+
+def with_requirements(name: str) -> list[str]:
+    """`name` after what it requires, and what those require, each once, requirements first."""
+    order: list[str] = []
+    for needed in _catalogue()[name].requires:
+        order += [n for n in with_requirements(needed) if n not in order]
+    return order + [name]

@@ -412,7 +412,7 @@ def test_reader_errors(clone, tmp_path):
 # ---- the CLI -----------------------------------------------------------------------------------------
 
 def test_cli_lists_history_alone(monkeypatch):
-    result = _run(catalogue=Catalogue(names=frozenset({"flex_attention", "muon"})), monkeypatch=monkeypatch)
+    result = _run(catalogue=Catalogue(names=frozenset({"document_mask", "muon"})), monkeypatch=monkeypatch)
     assert result.exit_code == 0, result.output
     assert "89 numbered records, 2 re-timings" in result.output
     assert "1024-ctx dense causal attention" in result.output and "21 (2.997)" in result.output
@@ -452,13 +452,13 @@ def test_cli_check_reports_moved_commits_and_missing_rows(clone, tmp_path, monke
 
 def test_cli_show_12_facts_ingredients_and_diff(clone, monkeypatch):
     # The real records.toml against the synthetic clone, which holds #11's and #12's logs at their real paths.
-    cat = Catalogue(names=frozenset({"flex_attention"}), summaries={"flex_attention": "64K rows, document mask"})
+    cat = Catalogue(names=frozenset({"document_mask"}), summaries={"document_mask": "64K rows, document mask"})
     result = _run("show", "12", "--repo", clone.mirror, catalogue=cat, monkeypatch=monkeypatch)
     assert result.exit_code == 0, result.output
     out = result.output
     assert "1024-ctx dense causal attention → 64K-ctx FlexAttention" in out
     assert "5.03 minutes (301.8 s)" in out and "ebce774d" in out and "attention, evaluation protocol" in out
-    assert "flex_attention" in out and "64K rows, document mask" in out
+    assert "document_mask" in out and "64K rows, document mask" in out
     assert "Diff of #12's script against #11's" in out
     assert "--- #11/train_gpt2.py" in out and "+++ #12/train_gpt2.py" in out
     assert "+from torch.nn.attention.flex_attention import flex_attention" in out
@@ -534,11 +534,12 @@ def test_only_repo_imports_git():
 def test_plot_writes_png_and_svg(tmp_path):
     from reports.records_plot import plot_records
     h = default_history()
-    paths = plot_records(h.records, h.baselines, {"flex_attention", "muon"}, tmp_path / "figs")
+    paths = plot_records(h.records, h.baselines, {"document_mask", "muon"}, tmp_path / "figs")
     assert [p.name for p in paths] == ["records.png", "records.svg"]
     assert paths[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and paths[0].stat().st_size > 20_000
     svg = paths[1].read_text()
-    assert "remix A (AdamW): 10 m 15 s" in svg and "remix M (Muon): 6 m 7 s" in svg
+    assert "remixed script A (AdamW): 10 m 15 s (its own log, not a remix run)" in svg
+    assert "remixed script M (Muon): 6 m 7 s" in svg
     assert "#12" in svg and "#3" in svg and "#26" not in svg      # labels only where the catalogue has ingredients
     with pytest.raises(ValueError):
         plot_records([], h.baselines, set(), tmp_path)

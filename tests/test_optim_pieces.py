@@ -373,8 +373,12 @@ def test_mantissa_master_is_an_fp32_weight(monkeypatch):
         ref.param_groups[0]["momentum"] = m
         ref.step()
     assert torch.equal(master, w.detach())
+    # an fp32 weight (tiny scale) is its own master: the same steps as no master at all
+    own, _ = run_muon(p0.float(), grads, MOMENTA, master="mantissa", decay="cautious", weight_decay=1.2)
+    plain, _ = run_muon(p0.float(), grads, MOMENTA, master="none", decay="cautious", weight_decay=1.2)
+    assert torch.equal(own[-1], plain[-1])
     with pytest.raises(ValueError, match="bf16 weights"):
-        run_muon(p0.float(), grads[:1], MOMENTA[:1], master="mantissa")
+        run_muon(p0.half(), grads[:1], MOMENTA[:1], master="mantissa")
 
 
 def test_group_arguments_are_checked():

@@ -11,7 +11,7 @@ from remix.registry import Registry, RegistryError
 from remix.bases import base_spec
 from remix.spec import C, Spec, SpecError
 
-from conftest import RECIPES, ROOT
+from conftest import RECIPES, ROOT, with_requirements
 
 
 def test_get_and_set_by_path():
@@ -64,7 +64,10 @@ def test_registry_lookup_and_duplicates():
 @pytest.mark.parametrize("name", sorted(catalogue()))
 def test_apply_is_pure(name):
     """apply returns a changed copy and leaves its input exactly as it was."""
-    spec = load_recipe(RECIPES / "muon_baseline.toml").prefixes()[0].resolve().spec
+    base = load_recipe(RECIPES / "muon_baseline.toml").prefixes()[0]
+    for needed in with_requirements(name)[:-1]:   # apply is defined on specs that meet its requirements
+        base = base.add(needed)
+    spec = base.resolve().spec
     before = spec.to_dict()
     ing = catalogue()[name]
     after = ing.apply(spec)

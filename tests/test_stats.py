@@ -46,3 +46,24 @@ def test_single_seeds_are_untested_not_significant():
 def test_a_missing_side_is_no_comparison():
     c = stats.welch([1.0, 2.0], [])
     assert math.isnan(c.diff) and not c.significant and c.verdict.startswith("n/a")
+
+
+def test_time_intervals_are_on_the_log_scale_and_never_negative():
+    # the issue's −rope: three seeds of very different cheap estimates; a t interval on seconds went to −56 s
+    e = stats.log_mean_interval([26.9, 1.9, 2.1])
+    assert e.lo > 0 and e.lo < e.value < e.hi
+    assert e.value == pytest.approx(math.exp(sum(math.log(x) for x in (26.9, 1.9, 2.1)) / 3))
+    one = stats.log_mean_interval([5.0, None, float("nan"), -1.0])   # a negative time is not a time
+    assert one.value == pytest.approx(5.0) and one.lo is None and one.n == 1
+
+
+def test_time_effect_is_the_ratio_of_geometric_means_in_seconds():
+    before, after = [10.0, 11.0, 10.5], [8.0, 8.2, 8.1]
+    c = stats.time_effect(before, after)
+    ga = math.exp(sum(map(math.log, before)) / 3)
+    gb = math.exp(sum(map(math.log, after)) / 3)
+    assert c.diff == pytest.approx(gb - ga) and c.ratio == pytest.approx(gb / ga)
+    ref = st.ttest_ind([math.log(x) for x in after], [math.log(x) for x in before], equal_var=False)
+    assert c.p_value == pytest.approx(ref.pvalue) and c.significant
+    assert c.lo == pytest.approx(ga * (c.ratio_lo - 1)) and c.lo < c.diff < c.hi < 0
+    assert stats.time_effect([10.0], [8.0]).lo is None and "untested" in stats.time_effect([10.0], [8.0]).verdict

@@ -233,8 +233,8 @@ def test_per_gpu_worker_failure_is_reported_with_its_log(tmp_path):
     env = {"PYTHONPATH": os.pathsep.join([str(TESTS), str(TESTS.parent), os.environ.get("PYTHONPATH", "")])}
     ex = PerGPU(devices=["0"], execute="no_such_module:execute", env=env, poll_s=0.05)
     plan = fake_planner(FakeRecipe(), FakeOptions(seed=0))
-    failures = ex.run([Task(plan)], ResultStore(tmp_path))
-    assert len(failures) == 1 and "no_such_module" in failures[0]
+    outcome = ex.run([Task(plan)], ResultStore(tmp_path))
+    assert len(outcome.failures) == 1 and "no_such_module" in outcome.failures[0] and not outcome.held
 
 
 # --- exact mode ----------------------------------------------------------------------------------
@@ -261,7 +261,7 @@ def test_search_sweep_brackets_every_variant_and_resumes_without_training(tmp_pa
 E2E_RECIPE = """
 name = "three"
 base = "llmc_gpt2"
-target = 3.72
+target = 3.38
 seed = 0
 ingredients = ["rmsnorm", "rope", "relu2"]
 
@@ -276,8 +276,8 @@ model.head_dim = 16
 model.mlp_hidden = 64
 model.vocab_size = 257
 model.max_len = 32
-optim.decay.lr = 3e-2
-optim.no_decay.lr = 3e-2
+optim.decay.lr = 1e-2
+optim.no_decay.lr = 1e-2
 data.source = "embedded"
 train.steps = 60
 train.seq_len = 32
@@ -286,7 +286,7 @@ train.tokens_per_step = 128
 train.untimed_steps = 1
 train.autocast = "none"
 eval.every = 20
-eval.tokens = 512
+eval.tokens = 2048
 schedule.lr.warmup = 5
 """
 
@@ -402,3 +402,79 @@ def test_leave_each_out_of_muon_baseline_drops_dependents_along():
     labels = [r.label for r in s.runs]
     assert "-muon,-muon_momentum_warmup" in labels and "-muon_momentum_warmup" in labels
     assert labels[0] == labels[-1] == "muon_baseline" and s.runs[-1].role == "slope"
+
+
+# --- the console: what a sweep says as it goes ---------------------------------------------------
+
+def test_the_console_names_each_run_counts_them_and_says_when_one_is_reused(tmp_path):
+    import io
+    from rich.console import Console
+    from remix.cli_run import RunConsole
+    store = ResultStore(tmp_path)
+    s = sw.plan_sweep(FakeRecipe(), kind="prefixes", options=FakeOptions(), planner=fake_planner)
+    text = io.StringIO()
+    console = RunConsole(Console(file=text, width=200), store)
+    sw.run_sweep(s, store, executor=InProcess(fake_execute), on_event=console)
+    lines = text.getvalue().splitlines()
+    assert lines[0] == "run 1/5 · base · seed 0 · 1000 steps: training"
+    assert lines[1].startswith("run 1/5 · base · seed 0 · 1000 steps: finished, val ")
+    assert lines[-2] == "run 5/5 · +c · seed 0 · 1250 steps (slope run): training"
+    assert len(lines) == 10
+    text.truncate(0), text.seek(0)
+    sw.run_sweep(s, store, executor=InProcess(fake_execute), on_event=console)
+    lines = text.getvalue().splitlines()
+    assert len(lines) == 5 and all(": reused, not trained: finished, val " in line for line in lines)
+
+
+def test_a_sweep_checks_its_data_once_before_any_manifest(tmp_path):
+    from typer.testing import CliRunner
+    from remix.cli import _mount, app
+    _mount()
+    res = CliRunner().invoke(app, ["run", str(TESTS.parent / "recipes" / "smoke.toml"), "--prefixes",
+                                   "--set", f"data.source='{tmp_path}/missing'", "--out", str(tmp_path / "res"),
+                                   "--device", "cpu"])
+    assert res.exit_code == 2 and res.output.count("error:") == 1 and "missing" in res.output
+    assert not (tmp_path / "res").exists()
+
+
+def test_a_run_another_process_is_training_is_not_trained_twice(tmp_path):
+    from typer.testing import CliRunner
+    from remix.cli import _mount, app
+    from remix.lock import run_lock
+    from remix.recipe import load_recipe
+    from remix.runner import RunOptions, plan_run
+    _mount()
+    recipe = TESTS.parent / "recipes" / "smoke.toml"
+    plan = plan_run(load_recipe(recipe), RunOptions(device="cpu", steps=2))
+    with run_lock(tmp_path / "res", plan.identity):
+        res = CliRunner().invoke(app, ["run", str(recipe), "--steps", "2", "--device", "cpu", "--out",
+                                       str(tmp_path / "res")])
+    assert res.exit_code == 1 and f"is being trained by pid {os.getpid()}" in res.output
+    assert not list((tmp_path / "res").glob("*.json"))
+
+
+def test_a_diverged_run_exits_1_and_says_so(tmp_path):
+    from typer.testing import CliRunner
+    from remix.cli import _mount, app
+    _mount()
+    res = CliRunner().invoke(app, ["run", str(TESTS.parent / "recipes" / "smoke.toml"), "--steps", "25", "--device",
+                                   "cpu", "--out", str(tmp_path), "--set", "optim.decay.lr=1e4", "--set",
+                                   "optim.no_decay.lr=1e4", "--quiet"])
+    assert res.exit_code == 1, res.output
+    assert ": diverged" in res.output and "1 diverged of 1 run(s)" in res.output
+
+
+def test_a_sweep_leaves_held_runs_to_their_holder_and_says_so(tmp_path):
+    from remix.lock import run_lock
+    store = ResultStore(tmp_path)
+    s = sw.plan_sweep(FakeRecipe(), kind="prefixes", options=FakeOptions(), planner=fake_planner)
+
+    def locking_execute(plan, store, *, force=False, sweep=None):
+        with run_lock(store.root, plan.identity):
+            return fake_execute(plan, store, force=force, sweep=sweep)
+    held = s.runs[2].identity
+    with run_lock(tmp_path, held):
+        with pytest.raises(sw.SweepFailed, match="1 run\\(s\\) left to another process") as e:
+            sw.run_sweep(s, store, executor=InProcess(locking_execute))
+    assert e.value.failures == [] and held in e.value.held[0]
+    assert store.find(held) is None and len(e.value.results) == 4

@@ -9,11 +9,14 @@ from typer.testing import CliRunner
 from remix.cli import _mount, app
 from remix.recipe import load_recipe
 from remix.results import ResultStore
-from remix.runner import RunOptions, execute_plan, plan_run
+from remix.execute import execute_plan
+from remix.runner import RunOptions, plan_run
+from remix.watch import Watch
 
 from conftest import RECIPES
 
 runner = CliRunner()
+QUIET = Watch(progress=False)
 _mount()
 
 
@@ -21,7 +24,7 @@ _mount()
 def smoke_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("results")
     plan = plan_run(load_recipe(RECIPES / "smoke.toml"), RunOptions(device="cpu", steps=60, results=str(out)))
-    result = execute_plan(plan, ResultStore(out), progress=False)
+    result = execute_plan(plan, ResultStore(out), watch=QUIET)
     return plan, result, out
 
 
@@ -50,7 +53,7 @@ def test_second_run_is_skipped(smoke_run):
     _, _, out = smoke_run
     res = runner.invoke(app, ["run", str(RECIPES / "smoke.toml"), "--steps", "60", "--device", "cpu",
                               "--out", str(out)])
-    assert res.exit_code == 0 and "skipped" in res.output
+    assert res.exit_code == 0 and "reused, not trained" in res.output
     assert len(list(out.glob("*.json"))) == 1
 
 
@@ -58,7 +61,7 @@ def test_divergence_is_recorded(tmp_path):
     plan = plan_run(load_recipe(RECIPES / "smoke.toml"),
                     RunOptions(device="cpu", steps=25, results=str(tmp_path),
                                sets=(("optim.decay.lr", 1e4), ("optim.no_decay.lr", 1e4), ("train.grad_clip", None))))
-    result = execute_plan(plan, ResultStore(tmp_path), progress=False)
+    result = execute_plan(plan, ResultStore(tmp_path), watch=QUIET)
     assert result.status == "diverged" and "loss is" in result.message
     assert ResultStore(tmp_path).find(plan.identity).status == "diverged"
 
@@ -78,7 +81,7 @@ def test_interrupt_leaves_a_record(tmp_path, monkeypatch):
     plan = plan_run(load_recipe(RECIPES / "smoke.toml"), RunOptions(device="cpu", steps=20, results=str(tmp_path),
                                                                    sets=(("eval.every", 10),)))
     with pytest.raises(KeyboardInterrupt):
-        execute_plan(plan, ResultStore(tmp_path), progress=False)
+        execute_plan(plan, ResultStore(tmp_path), watch=QUIET)
     record = ResultStore(tmp_path).find(plan.identity)
     assert record.status == "interrupted" and record.curve[0].step == 0
 
@@ -134,7 +137,7 @@ def test_ingredients_catalogue():
 def test_baselines_train_at_tiny_scale(recipe, tmp_path):
     plan = plan_run(load_recipe(RECIPES / recipe), RunOptions(device="cpu", scale="tiny", steps=30,
                                                                results=str(tmp_path)))
-    result = execute_plan(plan, ResultStore(tmp_path), progress=False)
+    result = execute_plan(plan, ResultStore(tmp_path), watch=QUIET)
     assert result.status == "finished" and result.curve[-1].val_loss < result.curve[0].val_loss - 1.0
 
 

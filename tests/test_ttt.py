@@ -95,17 +95,25 @@ def test_cheap_mode_refuses_without_a_measured_falling_slope():
     assert ttt.cheap(p, TARGET, 1e-5).mode == ttt.NONE
 
 
-def test_estimate_prefers_exact_then_own_slope_then_borrowed_slope():
-    bracketing = [Point(s, power_law(s)) for s in (1600, 1800)]
-    assert ttt.estimate(bracketing, TARGET).mode == ttt.EXACT
-    own = [Point(s, power_law(s)) for s in (1000, 1200)]
-    e = ttt.estimate(own, TARGET, slope=-1.0, slope_from="elsewhere")
-    assert e.mode == ttt.CHEAP and e.slope_from == "own runs"
-    single = [Point(1000, power_law(1000))]
-    e = ttt.estimate(single, TARGET, slope=-1e-4, slope_from="full")
-    assert e.mode == ttt.CHEAP and e.slope_from == "full"
-    assert e.steps == pytest.approx(1000 + (TARGET - power_law(1000)) / -1e-4)
-    assert ttt.estimate([], TARGET).mode == ttt.NONE
+def test_exact_needs_a_converged_bracket():
+    truth = (20 / 0.48) ** 2   # 1736
+    near = [Point(s, power_law(s)) for s in (1700, 1750)]          # 2.9% apart
+    e = ttt.exact(near, TARGET)
+    assert e is not None and e.mode == ttt.EXACT and e.steps == pytest.approx(truth, rel=0.001)
+    wide = [Point(s, power_law(s)) for s in (1000, 2400)]           # straddles, but 58% apart: two experiments
+    assert ttt.bracket(wide, TARGET) is not None and ttt.exact(wide, TARGET) is None
+    assert ttt.bracket_width(wide, TARGET) == pytest.approx(1400 / 2400)
+    assert ttt.exact([Point(1000, power_law(1000))], TARGET) is None
+
+
+def test_a_local_slope_comes_from_a_nearby_step_count_only():
+    pts = [Point(s, power_law(s)) for s in (1000, 1250, 4000)]
+    slope = ttt.local_slope_at(pts, 1000)                             # from 1000 and 1250, not 4000
+    assert slope == pytest.approx((power_law(1250) - power_law(1000)) / 250)
+    assert ttt.local_slope_at(pts, 4000) is None                     # nothing within ×1.5 of 4000
+    flat = [Point(30, 2.4519), Point(38, 2.4529)]                     # loss did not fall: said so, not hidden
+    assert ttt.local_slope_at(flat, 30) > 0
+    assert "not negative" in ttt.cheap(Point(30, 2.4519), 2.4, ttt.local_slope_at(flat, 30)).note
 
 
 def test_cheap_mode_flags_far_extrapolation_and_refuses_absurd_reach():

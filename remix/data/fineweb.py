@@ -11,7 +11,9 @@ on; every downloaded file is checked the same way.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,7 +63,9 @@ def download(variant_name: str = "10B", train_shards: int | None = None, dest: P
     dest = Path(dest) if dest is not None else data_root() / v.dir
     fetch = fetch or hub_fetch
     log = log or (lambda msg: print(msg, file=sys.stderr))
+    dest_existed = dest.exists()
     dest.mkdir(parents=True, exist_ok=True)
+    cache_existed = (dest / HUB_CACHE).exists()
     paths = []
     for k, name in enumerate(names, 1):
         path = dest / name
@@ -69,7 +73,14 @@ def download(variant_name: str = "10B", train_shards: int | None = None, dest: P
             log(f"[{k}/{len(names)}] {name}: already complete")
         else:
             log(f"[{k}/{len(names)}] {name} from {v.repo}")
-            got = Path(fetch(v.repo, name, dest))
+            try:
+                got = Path(fetch(v.repo, name, dest))
+            except BaseException:
+                _tidy_hub_cache(dest, cache_existed)
+                if not dest_existed:
+                    with contextlib.suppress(OSError):
+                        dest.rmdir()   # only if empty: a folder this call made for nothing
+                raise
             if got.resolve() != path.resolve():  # a fetch that put it elsewhere (a hub cache)
                 os.replace(got, path)
             try:
@@ -80,6 +91,22 @@ def download(variant_name: str = "10B", train_shards: int | None = None, dest: P
                                 "download it afresh") from None
         paths.append(path)
     return paths
+
+
+# huggingface_hub's bookkeeping under local_dir: lock files, and partial downloads it can resume
+HUB_CACHE = Path(".cache") / "huggingface"
+
+
+def _tidy_hub_cache(dest: Path, existed: bool) -> None:
+    """After a failed download: no lock file is left behind (it says nothing once its process is gone), and
+    a cache folder this call made and that holds no partial download to resume is removed whole."""
+    cache = dest / HUB_CACHE
+    for lock in cache.rglob("*.lock"):
+        lock.unlink(missing_ok=True)
+    if not existed and cache.is_dir() and not any(cache.rglob("*.incomplete")):
+        shutil.rmtree(cache, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            cache.parent.rmdir()   # .cache itself, when nothing else lives there
 
 
 def complete(path: Path) -> bool:

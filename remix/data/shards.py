@@ -9,11 +9,11 @@ step only touches those pages.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from remix.atomic import atomic_open
 from remix.data.errors import DataError
 
 MAGIC = 20240520
@@ -42,16 +42,9 @@ def write_shard(path: str | os.PathLike, tokens) -> Path:
                         f"got min {int(arr.min())}, max {int(arr.max())}")
     if arr.size >= 2**31:
         raise DataError(f"{path}: {arr.size} tokens do not fit the int32 count of the header")
-    os.makedirs(path.parent, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(make_header(arr.size).tobytes())
-            f.write(arr.astype("<u2", copy=False).tobytes())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path, "wb") as f:
+        f.write(make_header(arr.size).tobytes())
+        f.write(arr.astype("<u2", copy=False).tobytes())
     return path
 
 

@@ -30,6 +30,7 @@ import numpy as np
 from remix.data.dataset import GPT2_BOS, GPT2_VOCAB
 from remix.data.errors import DataError
 from remix.data.shards import write_shard
+from remix.outdir import OutputError, writable_dir
 
 DEFAULT_VAL_TOKENS = 10_485_760 + 1_024  # the speedrun's eval tokens, + room for the last target
 DEFAULT_SHARD_TOKENS = 100_000_000       # FineWeb's shard size
@@ -237,6 +238,8 @@ def tokenize_files(inputs: Iterable[str | os.PathLike], out: str | os.PathLike, 
     """Tokenizes the inputs into shards under out; returns what it wrote (also saved as NAME_dataset.json)."""
     files = expand(inputs)
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise DataError(f"--out {out}: is a file, expected a directory")
     name = name or out.resolve().name
     if not name or "_train_" in name or "_val_" in name or "/" in name:
         raise DataError(f"--name {name!r}: give a plain file prefix such as 'mycorpus'")
@@ -246,9 +249,12 @@ def tokenize_files(inputs: Iterable[str | os.PathLike], out: str | os.PathLike, 
     if old and not overwrite:
         raise DataError(f"{out} already holds {name} shards ({old[0].name}, ...); remove them, choose another "
                         "--name or --out, or pass --overwrite")
+    try:
+        writable_dir(out, "--out")
+    except OutputError as e:
+        raise DataError(str(e)) from None
     for f in old + [out / f"{name}_dataset.json"]:
         f.unlink(missing_ok=True)
-    out.mkdir(parents=True, exist_ok=True)
 
     gpt2_encoding(gpt2_dir)  # fail here, before any process starts, if the encoder cannot be had
     docs = itertools.chain.from_iterable(read_documents(f, lines=lines, field=field) for f in files)

@@ -1,15 +1,9 @@
-"""`remix report` and `remix status`: registered on the main CLI by `register(app)`.
-
-Bad input (a missing directory, an unknown recipe, a results directory with no valid record) is one
-clear line on stderr and exit status 2, never a traceback; files that are not records are listed and
-skipped.
-"""
+"""`remix status`: what each sweep has done, what is running, what is left, with times."""
 
 from __future__ import annotations
 
 import datetime as _dt
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
@@ -17,11 +11,6 @@ from rich.table import Table
 
 out = Console()
 err = Console(stderr=True)
-
-
-def _fail(message: str) -> None:
-    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(2)
 
 
 def duration(seconds: float | None) -> str:
@@ -35,36 +24,14 @@ def duration(seconds: float | None) -> str:
     return f"{s // 3600}h {s % 3600 // 60:02d}m"
 
 
-def report(results: Path = typer.Option(Path("results"), "--results", help="Directory of run records."),
-           out_dir: Path = typer.Option(Path("report"), "--out", help="Where the figures and report.md go."),
-           recipe: Optional[str] = typer.Option(None, "--recipe", help="Only this recipe's sections."),
-           history: bool = typer.Option(True, "--history/--no-history",
-                                        help="Add the speedrun's published record times (a figure)."),
-           target: Optional[float] = typer.Option(None, "--target",
-                                                  help="Time to this val loss instead of the recipes' own "
-                                                       "target (e.g. for --scale tiny runs).")) -> None:
-    """Regenerate every figure, table and the Markdown report from the run records alone."""
-    from reports.build import ReportError, build_report
-    try:
-        rep = build_report(results, out_dir, recipe, history=history, target=target)
-    except ReportError as e:
-        _fail(str(e))
-    for path, why in rep.skipped:
-        err.print(f"[yellow]skipped[/yellow] {path}: {why}", highlight=False, soft_wrap=True)
-    for note in rep.notes:
-        err.print(f"[yellow]note:[/yellow] {note}", highlight=False, soft_wrap=True)
-    figures = sum(1 for p in rep.files if p.suffix == ".png")
-    out.print(f"{rep.records} record(s) -> {figures} figure(s) (PNG + SVG), "
-              f"{sum(1 for p in rep.files if p.suffix == '.csv')} table(s): {rep.markdown}", highlight=False)
-
-
 def status(results: Path = typer.Option(Path("results"), "--results", help="Directory of run records."),
            show_all: bool = typer.Option(False, "--all", help="List the runs of finished sweeps too.")) -> None:
     """What each sweep has done, what is running, what is left, with times."""
     from remix.results import ResultStore
     from remix.sweep import manifests, sweep_progress
     if not results.is_dir():
-        _fail(f"{results}: no such results directory")
+        err.print(f"[red]error:[/red] {results}: no such results directory", highlight=False, soft_wrap=True)
+        raise typer.Exit(2)
     store = ResultStore(results)
     found = manifests(results)
     if not found:
@@ -84,7 +51,7 @@ def status(results: Path = typer.Option(Path("results"), "--results", help="Dire
 def _print_sweep(p, show_all: bool) -> None:
     m = p.manifest
     n = len(p.runs)
-    done, running = p.count("done", "diverged"), p.count("running")
+    done, running = p.count("done", "unstable", "diverged"), p.count("running")
     left = p.count("pending", "interrupted", "failed")
     runner = m.get("runner") or {}
     if p.runner_alive:
@@ -93,7 +60,7 @@ def _print_sweep(p, show_all: bool) -> None:
         who = f"runner on {runner.get('host')} (pid {runner.get('pid')}): cannot tell from here"
     else:
         who = "[dim]not running[/dim]" + (" — run the same command again to resume" if left else "")
-    spent = sum(r.wall_s or 0 for r in p.runs if r.state in ("done", "diverged"))
+    spent = sum(r.wall_s or 0 for r in p.runs if r.state in ("done", "unstable", "diverged"))
     out.print(f"\n[bold]{m.get('recipe')}[/bold] {m.get('kind')} sweep {m.get('id')}: "
               f"{done}/{n} done, {running} running, {left} left · {who}", highlight=False)
     out.print(f"  time in finished runs {duration(spent)}; estimated time left "
@@ -102,7 +69,7 @@ def _print_sweep(p, show_all: bool) -> None:
         return
     t = Table("#", "variant", "seed", "steps", "state", "val loss", "train time", "wall", box=None, pad_edge=False)
     colour = {"done": "green", "running": "cyan", "interrupted": "yellow", "failed": "red", "diverged": "red",
-              "pending": "dim"}
+              "unstable": "red", "pending": "dim"}
     for r in p.runs:
         e, rec = r.entry, r.record
         loss = f"{rec.final_val_loss:.4f}" if rec is not None and rec.final_val_loss is not None else "-"
@@ -111,8 +78,3 @@ def _print_sweep(p, show_all: bool) -> None:
                   str(e.get("seed")), str(e.get("steps")), f"[{colour.get(r.state, 'white')}]{r.state}[/]", loss,
                   train, duration(r.wall_s))
     out.print(t)
-
-
-def register(app: typer.Typer) -> None:
-    app.command("report")(report)
-    app.command("status")(status)
