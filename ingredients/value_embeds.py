@@ -210,7 +210,7 @@ def value_embeds(cfg: ValueEmbedConfig, model, name: str) -> Part:
 
 @ingredient(name="value_embeds", summary="token-indexed value tables mixed into v (3 tables at 0-2, 9-11 by default)",
             category="architecture", provenance=(R14, R15, R17, R36, R47, R48, R49, R55, R56, R63, R70),
-            options=ValueEmbedConfig, doc=__doc__)
+            options=ValueEmbedConfig, refines=("muon",), doc=__doc__)
 def INGREDIENT(spec, layers, tables, init_std, padded, mix, lambda_init, gate, gate_x_layers, gate_width,
                gate_optimizer):
     spec = spec.set("model.parts.value_embeds", C(
