@@ -25,6 +25,8 @@ Which record used what: #11 (11/10/24, 7.2 min, 2024-11-10_UNetDoubleLr) form "w
 attention), #49 (12/14/25, 2.146 min, 2025-12-14_PartialKeyOffset) the same in 11 layers; #55 (12/29/25,
 1.918 min, 2025-12-29_VeSkipGates) "input_gated". Not here: #73/#74/#77 take the source from inside layer 3
 (hyper-connections).
+Defaults: record 21's form (#11's, kept through #31), which the record_21 recipe builds on; the later forms
+are options.
 Requires: nothing; the U-net pairs need an even number of layers. Math: changes it.
 """
 

@@ -39,8 +39,9 @@ as #15), #17 (12/17/24, 3.57 min, 2024-12-17_SparsifyEmbeds), #36 (09/23/25, 2.4
 min, 2025-12-11_NorMuonOptimsAndFixes), #49 (12/14/25, 2.146 min, zero init), #55 (12/29/25, 1.918 min,
 2025-12-29_VeSkipGates), #56 (12/31/25, 1.894 min, 2025-12-31_GatesToCompiledAdam), #63 (01/26/26, 1.650 min,
 2026-01-26-UntieValueEmbeddings), #70 (02/03/26, 1.521 min, 2026-02-03_VeTuned).
-Record 21 exactly: the defaults (3 tables of 50,257 rows, N(0, 1), layers 0 1 2 9 10 11, "lambdas" (0.5, 0.5),
-no gate); its tables are bf16 and its lambdas fp32, which is the precision ingredient's business.
+Defaults = record 21 exactly: 3 tables of 50,257 rows, N(0, 1), layers 0 1 2 9 10 11, "lambdas" (0.5, 0.5),
+no gate (the form the records kept longest, #17–#46, and the one the record_21 recipe builds on; later
+forms are options). Its tables are bf16 and its lambdas fp32: the precision ingredient's business.
 Requires: nothing. Order: the mix runs after value_residual keeps the first layer's v (part order 40).
 Math: changes it (#16 and #65 are same-math refactors of the forms here; "weights" equals "lambdas" up to
 QK-norm's eps).
@@ -60,8 +61,10 @@ from remix.model.roles import declare
 from remix.slots import PARTS
 from remix.spec import C
 
-R14 = Provenance("14", "12/04/24", "4.41 minutes", "2024-12-04_ValueEmbed", "a value embedding per layer, v ← (1−λ)v + λ·ve")
-R15 = Provenance("15", "12/08/24", "3.95 minutes", "2024-12-08_UNetValueEmbedsTweaks", "6 mirrored tables, v ← λ0·v + λ1·ve")
+R14 = Provenance("14", "12/04/24", "4.41 minutes", "2024-12-04_ValueEmbed",
+                 "a value embedding per layer, v ← (1−λ)v + λ·ve")
+R15 = Provenance("15", "12/08/24", "3.95 minutes", "2024-12-08_UNetValueEmbedsTweaks",
+                 "6 mirrored tables, v ← λ0·v + λ1·ve")
 R17 = Provenance("17", "12/17/24", "3.57 minutes", "2024-12-17_SparsifyEmbeds", "3 tables at layers 0-2 and 9-11")
 R36 = Provenance("36", "09/23/25", "2.495 minutes", "2025-09-23_MuonCustomSizing", "no table at the empty layer 0")
 R47 = Provenance("47", "12/10/25", "2.193 minutes", "2025-12-10_SALambdaOnWeights", "λ0 on W_qkv")
@@ -70,7 +73,8 @@ R49 = Provenance("49", "12/14/25", "2.146 minutes", "2025-12-14_PartialKeyOffset
 R55 = Provenance("55", "12/29/25", "1.918 minutes", "2025-12-29_VeSkipGates", "per-head value-embedding gates")
 R56 = Provenance("56", "12/31/25", "1.894 minutes", "2025-12-31_GatesToCompiledAdam", "gates trained by Adam")
 R63 = Provenance("63", "01/26/26", "1.650 minutes", "2026-01-26-UntieValueEmbeddings", "5 untied tables")
-R70 = Provenance("70", "02/03/26", "1.521 minutes", "2026-02-03_VeTuned", "layers 2 3 9 10 11, N(0, 0.01²), gate reads ve")
+R70 = Provenance("70", "02/03/26", "1.521 minutes", "2026-02-03_VeTuned",
+                 "layers 2 3 9 10 11, N(0, 0.01²), gate reads ve")
 
 MIXES = ("interpolate", "lambdas", "weights", "output")
 GATES = ("none", "x", "x_ve")
@@ -128,7 +132,8 @@ class ValueEmbeds(Part):
         self.gate_slot = {layer: s for s, layer in enumerate(layer for layer in layers if layer in self.row)}
         self.n_head, self.head_dim = model.n_head, model.head_dim
         rows = padded_vocab(model) if cfg.padded else model.vocab_size
-        self.tables = nn.ModuleList(nn.Embedding(rows, model.n_head * model.head_dim) for _ in range(max(cfg.tables) + 1))
+        width = model.n_head * model.head_dim
+        self.tables = nn.ModuleList(nn.Embedding(rows, width) for _ in range(max(cfg.tables) + 1))
         for table in self.tables:
             declare(table, weight="embed.value")
         self.lambdas = nn.Parameter(torch.empty(len(attention), 1 if cfg.mix == "interpolate" else 2))

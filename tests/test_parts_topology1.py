@@ -521,7 +521,8 @@ def test_late_record_topology_is_one_graph():
                           ("value_embeds", {"layers": [2, 3, 9, 10, 11], "tables": [0, 1, 2, 3, 4], "init_std": 0.01,
                                             "padded": True, "mix": "output", "gate": "x_ve", "gate_x_layers": [3, 10]}),
                           ("skip_attention_7", {}), ("drop_first_mlp", {}), ("drop_first_attention", {}),
-                          ("long_short_windows", {"pattern": "-SSSLSS-SSSL"}), ("sparse_attn_gate", {"optimizer": "muon"}),
+                          ("long_short_windows", {"pattern": "-SSSLSS-SSSL"}),
+                          ("sparse_attn_gate", {"optimizer": "muon"}),
                           ("backout", {})):
         r = r.add(name, options=options)
     spec = spec_of(r, scale="tiny").set("model.param_dtype", "float32")
