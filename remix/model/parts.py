@@ -17,6 +17,16 @@ Shapes: x (B, T, d); q, k, v, y (B, T, heads, head_dim). Several parts on one ho
 their `order` (then their order in the spec), so that x0 mixing sees the stream after a U-net skip was
 added, as in the records. A part initialises its own parameters (`reset_parameters`) and declares
 their roles (remix.model.roles).
+
+The orders the catalogue uses (lower runs first on a shared hook), which reproduce the records' forward:
+    10  U-net skips         before_layer: x + g·skip, before the x0 mix; after_layer: keeps the output
+    20  x0 mixing           before_layer: a·x + b·x0
+    30  value residual      qkv: keeps the first attention layer's raw v, then mixes
+    40  value embeddings    qkv: mixes ve into v (after value residual kept the raw v); heads: λ1 (#48)
+    50  the default         smear (embed), backout (after_layer keeps h, end subtracts it)
+    90  attention gate      attn_in: reads the attention input after every other part changed it
+A part leaves alone a layer that the layer plan empties (no attention, no MLP: #35's layer 0), as the
+records' loop skipped it.
 """
 
 from __future__ import annotations
