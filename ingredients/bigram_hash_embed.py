@@ -4,11 +4,12 @@ residual stream of every layer with a learned weight per layer.
 What: with x the row's token ids and V_b the table's rows, id_0 = V_b − 1 (reserved) and, for t ≥ 1,
     id_t = ((36313·x_t) XOR (27191·x_{t−1})) mod (V_b − 1)
 (document boundaries ignored, as in the records: a document's first token hashes with the previous
-document's last). B = table[id] (rows, `dim` wide; zero-initialised, so the model starts as without
-it). With the sign trick (#83) a fixed table S ∈ {±1}^{signs × dim} (signs of N(0, 1) draws from a
+document's last). B = table[id] (rows, `width`·d wide; zero-initialised, so the model starts as without
+it). With the sign trick (#83) a fixed table S ∈ {±1}^{signs × width·d} (signs of N(0, 1) draws from a
 generator seeded 0; the record drew it unseeded and broadcast rank 0's, so its exact signs cannot be
 reproduced), and B = table[id] ⊙ S[(x_{t−1} XOR x_t) mod signs] (row 0 of S at t = 0): bigrams that
-share a row get independent signs. B fills the first `dim` channels of the stream (zeros after).
+share a row get independent signs. B fills the first width·d channels of the stream (zeros after);
+`width` is a fraction of the model's width so that --scale tiny keeps the variant's shape.
 Injection (option `inject`), with λ_i one learned number per layer (init `lambda_init`):
   * "layer_input" (#62): before layer i, x ← x + λ_i·B, after x0 mixing, so with it the records'
     x ← r_i·x + a_i·x0 + λ_i·B (at layer 0, where x = x0: (r_0 + a_0)·x + λ_0·B);
@@ -22,14 +23,14 @@ has M's Adam "embed" group this adds a group `bigram` with those values and that
 λ's, role `scalar.bigram`: #62 kept them in the scalars (Adam lr 0.04, betas (0.9, 0.99)), i.e. M's
 scalar group (option lambda_lr None); #77+ and #83 gave them their own Adam group lr 0.008, betas
 (0.9, 0.95), no decay (option lambda_lr = 0.008 adds a group `bigram_lambda` like that).
-Records: #62 (01/19/26, 1.655 min, 2026-01-19_BigramHashEmbedding): V_b = 5·50,304, dim 768, no signs,
+Records: #62 (01/19/26, 1.655 min, 2026-01-19_BigramHashEmbedding): V_b = 5·50,304, width 768, no signs,
 layer_input, λ init 0.1, hash computed in the CPU loader. #68 (01/31/26, 1.535 min,
 2026-01-31-BigramHashH2D) moved the same hash into the compiled forward: identical ids, a systems
 change only (this ingredient always hashes in the forward, as #68). #73/#74 λ init 0.05 with the
-attention output. #83 (05/20/26, 1.328 min, 2026-05-20_BigramsSignTrick, pr299): V_b = 15·50,304, dim
-192, 8,192 sign rows, attention_output, λ init 0.05, lambda_lr 0.008 (options size = 15, dim = 192,
-signs = 8192, inject = "attention_output", lambda_init = 0.05, lambda_lr = 0.008). #85 v3: V_b =
-7.5·50,304 (377,280), dim 768 with signs (its λ's replaced by MUDD gates: not here). Defaults: #62.
+attention output. #83 (05/20/26, 1.328 min, 2026-05-20_BigramsSignTrick, pr299): V_b = 15·50,304, width
+192 of 768, 8,192 sign rows, attention_output, λ init 0.05, lambda_lr 0.008 (options size = 15,
+width = 0.25, signs = 8192, inject = "attention_output", lambda_init = 0.05, lambda_lr = 0.008). #85 v3:
+V_b = 7.5·50,304 (377,280), width 768 with signs (its λ's replaced by MUDD gates: not here). Defaults: #62.
 Sizes are multiples of the padded vocabulary (50,304 in M). Requires: nothing (x0 mixing for the
 records' full injection form). Math: changes it (5 × 38.6M more parameters at #62's size).
 """
@@ -59,15 +60,15 @@ BIGRAM = "bigram.rows"   # ctx.saved: the (B, T, d) term, computed once per forw
 @dataclass(frozen=True)
 class BigramConfig:
     size: "float" = 5.0                 # table rows = size × padded vocabulary
-    dim: "int | None" = None            # None: the model's width
+    width: "float" = 1.0                # table width as a fraction of the model's (#83: 0.25 = 192/768)
     signs: "int" = 0                    # rows of the ±1 sign table; 0: no sign trick
     inject: "str" = "layer_input"
     lambda_init: "float" = 0.1
     layers: "tuple[int, ...] | None" = None
 
     def __post_init__(self):
-        if self.size <= 0 or self.signs < 0 or (self.dim is not None and self.dim < 1):
-            raise ValueError(f"expected size > 0, signs ≥ 0, dim ≥ 1; got {self.size}, {self.signs}, {self.dim}")
+        if self.size <= 0 or self.signs < 0 or not 0 < self.width <= 1:
+            raise ValueError(f"expected size > 0, signs ≥ 0, 0 < width ≤ 1; got {self.size}, {self.signs}, {self.width}")
         if self.inject not in INJECTIONS:
             raise ValueError(f"inject must be one of {', '.join(INJECTIONS)}, got {self.inject!r}")
 
@@ -94,9 +95,7 @@ class BigramHash(Part):
     def __init__(self, cfg: BigramConfig, model):
         super().__init__()
         self.cfg, self.d = cfg, model.d_model
-        self.dim = cfg.dim or model.d_model
-        if self.dim > model.d_model:
-            raise ValueError(f"bigram dim {self.dim} is wider than the model ({model.d_model})")
+        self.dim = max(1, round(cfg.width * model.d_model))
         self.rows = int(cfg.size * padded_vocab(model))
         self.where = LayerSet(range(model.n_layer) if cfg.layers is None else cfg.layers, model.n_layer, "bigram")
         self.order = 25 if cfg.inject == "layer_input" else 15   # after / before x0 mixing (order 20)

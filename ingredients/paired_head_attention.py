@@ -96,7 +96,7 @@ def paired_heads(cfg: PairedHeadsConfig, model, name: str) -> Part:
 
 
 @ingredient(name="paired_head_attention", summary="heads h and h+H/2 share a softmax over a doubled sequence (#58)",
-            category="attention", provenance=(R58, R87), options=PairedHeadsConfig, requires=("rope",), doc=__doc__)
+            category="attention", provenance=(R58, R87), options=PairedHeadsConfig, requires=("rope",), refines=("rope",), doc=__doc__)
 def INGREDIENT(spec, layers):
     spec = spec.set("model.parts.paired_heads", C("paired_heads", layers=tuple(layers)))
     if spec.model.positions.name == "rope":

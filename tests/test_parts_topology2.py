@@ -334,7 +334,7 @@ def test_bigram_part_injects_lambda_times_rows():
     from ingredients.bigram_hash_embed import BigramHash, BigramConfig, bigram_ids, sign_rows, BIGRAM
     from remix.spec import ModelSpec
     m = ModelSpec(n_layer=3, d_model=8, vocab_size=50, vocab_multiple=8)
-    part = BigramHash(BigramConfig(size=2.0, dim=5, signs=16, inject="attention_output"), m).double()
+    part = BigramHash(BigramConfig(size=2.0, width=0.625, signs=16, inject="attention_output"), m).double()
     part.reset_parameters()
     assert part.table.shape == (112, 5) and torch.all(part.table == 0) and torch.all(part.lambdas == 0.1)
     assert set(part.signs.unique().tolist()) == {-1.0, 1.0}
@@ -369,7 +369,7 @@ def test_bigram_in_m_starts_as_without_it_and_routes_its_parameters():
     assert (g.lr, g.args["betas"], g.args["eps"]) == (0.6, (0.75, 0.95), 1e-10)
     full, _ = groups_of(spec_of(with_added("bigram_hash_embed"), scale=None))
     assert tuple(full.parts["bigram"].table.shape) == (5 * 50304, 768)
-    signed = {"size": 15.0, "dim": 192, "signs": 8192, "inject": "attention_output", "lambda_init": 0.05,
+    signed = {"size": 15.0, "width": 0.25, "signs": 8192, "inject": "attention_output", "lambda_init": 0.05,
               "lambda_lr": 0.008}
     s83 = spec_of(with_added("bigram_hash_embed", options={"bigram_hash_embed": signed}), scale=None)
     model, group = groups_of(s83)
@@ -504,7 +504,7 @@ def test_smaller_batch():
 def test_everything_together_is_one_model():
     names = ("paired_head_attention", "partial_key_offset", "learnable_xsa", "bigram_hash_embed",
              "asymmetric_logit_rescale", "nonzero_attn_out_init")
-    opts = {"rope": None, "bigram_hash_embed": {"inject": "attention_output", "signs": 64, "dim": 16}}
+    opts = {"rope": None, "bigram_hash_embed": {"inject": "attention_output", "signs": 64, "width": 0.25}}
     recipe = with_added(*names, options=opts)
     spec = spec_of(recipe).set("model.positions.pairing", "interleaved").set("model.positions.precision", "bfloat16")
     model = tiny_model(spec)
