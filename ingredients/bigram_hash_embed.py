@@ -13,11 +13,13 @@ share a row get independent signs. B fills the first width·d channels of the st
 Injection (option `inject`), with λ_i one learned number per layer (init `lambda_init`):
   * "layer_input" (#62): before layer i, x ← x + λ_i·B, after x0 mixing, so with it the records'
     x ← r_i·x + a_i·x0 + λ_i·B (at layer 0, where x = x0: (r_0 + a_0)·x + λ_0·B);
-  * "attention_output" (#73, #74, #77 … #89, so #83): layer 0 gets λ_0·B in its input stream (before
-    x0 mixing; #77+ add it to x0 before the loop), every later layer adds λ_i·B with its attention's
-    output (a layer without attention gets none, as #77+'s layer 6). Uses the `attn_out` hook.
-Layers (option `layers`): None = every layer (#62 injects into all 11 of its layers; here 0-based in
-the 12-layer model). Parameters: the table, role `embed.bigram`, trained by Adam lr 0.6 (0.008 × 75),
+  * "attention_output" (#73, #74, #77 … #89, so #83): the first chosen layer gets λ·B in its input
+    stream (before x0 mixing; #77+ add it to x0 before the loop), every later chosen layer adds λ_i·B
+    with its attention's output (a layer without attention gets none, as #77+'s layer 6). Uses the
+    `attn_out` hook.
+Layers (option `layers`, 0-based in the 12-layer model): None = every layer. #62 injects into all 11
+of its layers, which are layers 1–11 here: where layer 0 is the empty layer of #35–#48 (no attention,
+no MLP), give layers 1–11 for the records' injections (with None it gets one more, before layer 0). Parameters: the table, role `embed.bigram`, trained by Adam lr 0.6 (0.008 × 75),
 betas (0.75, 0.95) in the records (cautious wd_mul 5 there; remix's Adam has no decay): where the spec
 has M's Adam "embed" group this adds a group `bigram` with those values and that group's eps; the
 λ's, role `scalar.bigram`: #62 kept them in the scalars (Adam lr 0.04, betas (0.9, 0.99)), i.e. M's
@@ -98,6 +100,7 @@ class BigramHash(Part):
         self.dim = max(1, round(cfg.width * model.d_model))
         self.rows = int(cfg.size * padded_vocab(model))
         self.where = LayerSet(range(model.n_layer) if cfg.layers is None else cfg.layers, model.n_layer, "bigram")
+        self.first = min(self.where.layers, default=None)   # attention_output: the one injected into its input
         self.order = 25 if cfg.inject == "layer_input" else 15   # after / before x0 mixing (order 20)
         self.table = nn.Parameter(torch.empty(self.rows, self.dim))
         self.lambdas = nn.Parameter(torch.empty(model.n_layer))
@@ -119,7 +122,7 @@ class BigramHash(Part):
             return False
         if self.cfg.inject == "layer_input":
             return hook == "before_layer"
-        return hook == ("before_layer" if layer == 0 else "attn_out")
+        return hook == ("before_layer" if layer == self.first else "attn_out")
 
     def embed(self, e, ctx):
         b = self.table[bigram_ids(ctx.idx, self.rows)]

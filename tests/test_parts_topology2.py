@@ -352,6 +352,9 @@ def test_bigram_part_injects_lambda_times_rows():
     assert torch.allclose(part.attn_out(2, x, ctx) - x, 3.0 * ctx.saved[BIGRAM])
     hooks = {(h, i) for h in ("before_layer", "attn_out") for i in range(3) if part.attaches(h, i)}
     assert hooks == {("before_layer", 0), ("attn_out", 1), ("attn_out", 2)} and part.order < 20
+    later = BigramHash(BigramConfig(inject="attention_output", layers=(1, 2)), m)
+    assert {(h, i) for h in ("before_layer", "attn_out") for i in range(3) if later.attaches(h, i)} == \
+        {("before_layer", 1), ("attn_out", 2)}
     plain = BigramHash(BigramConfig(), m)
     assert plain.order > 20 and not hasattr(plain, "signs")
     assert {(h, i) for h in ("before_layer", "attn_out") for i in range(3) if plain.attaches(h, i)} == \
