@@ -19,10 +19,11 @@ Injection (option `inject`), with λ_i one learned number per layer (init `lambd
     `attn_out` hook.
 Layers (option `layers`, 0-based in the 12-layer model): None = every layer. #62 injects into all 11
 of its layers, which are layers 1–11 here: where layer 0 is the empty layer of #35–#48 (no attention,
-no MLP), give layers 1–11 for the records' injections (with None it gets one more, before layer 0). Parameters: the table, role `embed.bigram`, trained by Adam lr 0.6 (0.008 × 75),
-betas (0.75, 0.95) in the records (cautious wd_mul 5 there; remix's Adam has no decay): where the spec
-has M's Adam "embed" group this adds a group `bigram` with those values and that group's eps; the
-λ's, role `scalar.bigram`: #62 kept them in the scalars (Adam lr 0.04, betas (0.9, 0.99)), i.e. M's
+no MLP), give layers 1–11 for the records' injections (with None it gets one more, before layer 0).
+Parameters: the table, role `embed.bigram`, trained by Adam lr 0.6 (0.008 × 75), betas (0.75, 0.95)
+in the records (cautious wd_mul 5 there; remix's Adam has no decay): where the spec has M's Adam
+"embed" group this adds a group `bigram` with those values and that group's eps; the λ's, role
+`scalar.bigram`: #62 kept them in the scalars (Adam lr 0.04, betas (0.9, 0.99)), i.e. M's
 scalar group (option lambda_lr None); #77+ and #83 gave them their own Adam group lr 0.008, betas
 (0.9, 0.95), no decay (option lambda_lr = 0.008 adds a group `bigram_lambda` like that).
 Records: #62 (01/19/26, 1.655 min, 2026-01-19_BigramHashEmbedding): V_b = 5·50,304, width 768, no signs,
