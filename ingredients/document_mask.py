@@ -57,17 +57,22 @@ class DocumentCore(Core):
     def _limit(self, window):
         return window // self.block if self.block else window
 
-    def prepare(self, idx: torch.Tensor, state: dict):
+    def prepare(self, idx: torch.Tensor, state: dict, slots: int = 1):
+        """Masks per window class. With slots > 1 each token owns that many consecutive positions of the
+        attended sequence (T·slots long; paired heads: 2), all in the token's document, and a window
+        counts positions, not tokens (as #58 gives FA3 doubled cu_seqlens and the same window)."""
         docs = self.documents(idx)
+        if slots > 1:
+            docs = docs.repeat_interleave(slots, dim=-1)
         windows = {name: self._limit(state.get(self.STATE_KEYS[name], w)) for name, w in self.windows.items()}
         if not idx.is_cuda:
-            q = torch.arange(idx.size(-1), device=idx.device)
+            q = torch.arange(docs.size(-1), device=idx.device)
             same = docs[:, :, None] == docs[:, None, :]
             near = self._distance(q[:, None], q[None, :])
             return {name: (same & (q[:, None] >= q[None, :]) & (near < w))[:, None]
                     for name, w in windows.items()}   # (B, 1, T, T) per window class
         from torch.nn.attention.flex_attention import create_block_mask
-        T = idx.size(-1)
+        T = docs.size(-1)
 
         def mask(limit):
             def visible(b, h, q, k):

@@ -3,6 +3,9 @@
 The core (model.attention) owns masking and the kernel. It sees the input tokens once per forward
 (`prepare`, e.g. to build document masks for each window class) and is then called by every layer
 with q, k, v shaped (batch, time, heads, head_dim) and the layer's window class (long or short).
+A part that attends differently (paired heads put each token's heads on `slots` = 2 consecutive
+positions) asks the core for masks over that longer sequence: prepare(idx, state, slots=2); windows
+then count positions of that sequence, not tokens.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from remix.slots import ATTENTION
 
 
 class Core(nn.Module):
-    def prepare(self, idx: torch.Tensor, state: dict):
+    def prepare(self, idx: torch.Tensor, state: dict, slots: int = 1):
         return None
 
     def forward(self, q, k, v, masks, window: str, scale: float) -> torch.Tensor:
@@ -63,6 +66,9 @@ class Attention(nn.Module):
             self.qkv = Linear(d, 3 * inner, bias=model.bias, role="matrix.attn.qkv")
         self.out = Linear(inner, d, bias=model.bias, role="matrix.attn.out")
         self.positions, self.core, self.hooks = positions, core, hooks
+        if len(hooks["attend"]) > 1:
+            raise ValueError(f"layer {layer}: {len(hooks['attend'])} parts compute its attention (attend); at most one may")
+        self.attend = hooks["attend"][0] if hooks["attend"] else None
         self.qk_before_rope = _norm_qk if model.qk_norm == "before_rope" else _identity_qk
         self.qk_after_rope = _norm_qk if model.qk_norm == "after_rope" else _identity_qk
 
@@ -81,15 +87,29 @@ class Attention(nn.Module):
         for hook in self.hooks["qkv"]:
             q, k, v = hook(i, q, k, v, x, ctx)
         q, k = self.qk_before_rope(q, k)
-        q, k = self.positions.rotate(q, k)
-        q, k = self.qk_after_rope(q, k)
-        for hook in self.hooks["rotated"]:
-            q, k, v = hook(i, q, k, v, ctx)
-        scale = ctx.state.get("attn_scale", self.scale)   # a schedule's (YaRN's) scale, a number per stage
-        y = self.core(q, k, v, ctx.masks, self.window, scale)
+        if self.attend is not None:   # a part computes this layer's attention (paired heads)
+            y = self.attend(i, q, k, v, self, ctx)
+        else:
+            q, k = self.positions.rotate(q, k)
+            q, k, v = self.rotated(q, k, v, ctx)
+            y = self.core(q, k, v, ctx.masks, self.window, self.attn_scale(ctx))
         for hook in self.hooks["heads"]:
             y = hook(i, y, ctx)
-        return self.out(y.reshape(B, T, self.n_head * self.head_dim))
+        y = self.out(y.reshape(B, T, self.n_head * self.head_dim))
+        for hook in self.hooks["attn_out"]:
+            y = hook(i, y, ctx)
+        return y
+
+    def attn_scale(self, ctx):
+        """A schedule's scale (YaRN's, a number per stage) where one is set, else the layer's own."""
+        return ctx.state.get("attn_scale", self.scale)
+
+    def rotated(self, q, k, v, ctx):
+        """After positions: QK-norm if it is placed there, then the parts' `rotated` hooks."""
+        q, k = self.qk_after_rope(q, k)
+        for hook in self.hooks["rotated"]:
+            q, k, v = hook(self.layer, q, k, v, ctx)
+        return q, k, v
 
     def init_weights(self, init) -> None:
         init(self.qkv_w if self.stacked else self.qkv.weight, "qkv")

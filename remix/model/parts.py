@@ -9,7 +9,12 @@ the layers the part attaches it to, and that choice is made once, when the model
     attn_in(i, x, ctx)            the attention's (normed) input, before projecting    -> x
     qkv(i, q, k, v, x, ctx)       projections of layer i (x: the attention's input)    -> q, k, v
     rotated(i, q, k, v, ctx)      the same after QK-norm and positions                 -> q, k, v
+    attend(i, q, k, v, attn, ctx) computes layer i's attention in place of positions, the rotated
+                                  hooks and the core (q, k after a QK-norm placed before positions;
+                                  attn: the layer's Attention, whose pieces it may call); one part
+                                  per layer at most (paired-head attention)                  -> y
     heads(i, y, ctx)              the core's output per head, before the out projection -> y
+    attn_out(i, y, ctx)           the attention's output (B, T, d), before the stream adds it -> y
     after_layer(i, x, ctx)        the residual stream leaving layer i                  -> x
     end(x, ctx)                   the stream after the last layer, before the final norm -> x
 
@@ -37,8 +42,8 @@ from typing import Any
 import torch
 from torch import nn
 
-HOOKS = ("embed", "before_layer", "attn_in", "qkv", "rotated", "heads", "after_layer", "end")
-LAYER_HOOKS = ("before_layer", "attn_in", "qkv", "rotated", "heads", "after_layer")
+HOOKS = ("embed", "before_layer", "attn_in", "qkv", "rotated", "attend", "heads", "attn_out", "after_layer", "end")
+LAYER_HOOKS = ("before_layer", "attn_in", "qkv", "rotated", "attend", "heads", "attn_out", "after_layer")
 
 
 @dataclass
@@ -80,7 +85,13 @@ class Part(nn.Module):
     def rotated(self, i, q, k, v, ctx):
         return q, k, v
 
+    def attend(self, i, q, k, v, attn, ctx):
+        raise NotImplementedError
+
     def heads(self, i, y, ctx):
+        return y
+
+    def attn_out(self, i, y, ctx):
         return y
 
     def after_layer(self, i, x, ctx):
