@@ -133,7 +133,7 @@ class DCMHA(Part):
             raise KeyError(f"dc_mha with weights = 'mudd_gate' reads ctx.saved[{self.key!r}], which mudd with "
                            "gates = true writes; it is not there")
         w1, w2 = ctx.saved[self.key]
-        w1 = F.rms_norm(w1.float(), (self.H,), eps=1e-6).type_as(y)
+        w1 = F.rms_norm(w1.to(torch.promote_types(w1.dtype, torch.float32)), (self.H,), eps=1e-6).type_as(y)
         q, k, v = ctx.saved[self.taps]
         docs = (ctx.idx == ctx.bos_id).cumsum(dim=-1) if self.cfg.documents else None
         return y + local_composed_attention(q, k, v, w1, w2, docs, self.cfg.window, self.scale).type_as(y)
@@ -160,8 +160,13 @@ def dc_mha(cfg: DCConfig, model, name: str) -> Part:
     return DCMHA(cfg, model, taps=f"dc_mha.qkv.{cfg.layer % model.n_layer}")
 
 
-@PARTS.register("dc_mha_taps", config=DCConfig)
-def dc_mha_taps(cfg: DCConfig, model, name: str) -> Part:
+@dataclass(frozen=True)
+class TapsConfig:
+    layer: "int" = 11
+
+
+@PARTS.register("dc_mha_taps", config=TapsConfig)
+def dc_mha_taps(cfg: TapsConfig, model, name: str) -> Part:
     layer = min(LayerSet([cfg.layer], model.n_layer, "dc_mha").layers)
     return Taps(layer, f"dc_mha.qkv.{layer}")
 
@@ -178,7 +183,8 @@ def INGREDIENT(spec, layer, window, weights, documents):
                                                   "true earlier in the recipe")
         if layer % spec.model.n_layer != spec.model.n_layer - 1:
             raise SpecError("model.parts.dc_mha", "the MUDD gates give DC weights to the last layer only")
-    spec = spec.set("model.parts.dc_mha", C("dc_mha", **args)).set("model.parts.dc_mha_taps", C("dc_mha_taps", **args))
+    spec = (spec.set("model.parts.dc_mha", C("dc_mha", **args))
+                .set("model.parts.dc_mha_taps", C("dc_mha_taps", layer=layer)))
     if weights == "own":
         spec = with_groups(spec, {"dc_mha": record_group(spec, ("gate.dc_mha",), lr_mul=0.25, betas=(0.9, 0.99))})
     return spec

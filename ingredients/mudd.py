@@ -148,8 +148,8 @@ class Mudd(Part):
                              f"{H} × {model.head_dim} for d_model {d}")
         self.cfg, self.L, self.H, self.d = cfg, LAYOUTS[cfg.variant], H, d
         self.last = n - 1
-        self.h_layer, self.skip_layer = (min(LayerSet([i], n, f"mudd {what}").layers)
-                                         for i, what in ((cfg.saved_layer, "saved_layer"), (cfg.skip_layer, "skip_layer")))
+        self.h_layer = min(LayerSet([cfg.saved_layer], n, "mudd saved_layer").layers)
+        self.skip_layer = min(LayerSet([cfg.skip_layer], n, "mudd skip_layer").layers)
         if max(self.h_layer, self.skip_layer) >= self.last:
             raise ValueError(f"mudd: saved_layer and skip_layer must come before the last layer ({self.last})")
         self.ve_key = f"value_embed.{cfg.ve_layer}"

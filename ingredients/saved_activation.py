@@ -5,10 +5,11 @@ What it computes (0-based layers of the 12-layer model): x_s = the residual stre
 (default 8, after its MLP and after the parts' after_layer hooks that run before this one); each later
 layer's attention reads norm(x_s) instead of norm(x) (the attention's input hook, attn_in), while its MLP
 reads the live stream; with `backout`, after the last layer x ← x − λ·x_s (λ learned, init 0.5), then the
-final norm and head. norm is the spec's norm (model.norm), which must be parameter-free (M's RMSNorm,
-as in the records; the part refuses a norm with a gain, whose per-layer gains the hook would bypass), so
-norm(x_s) is computed once per forward where the record computed it per layer (the same value). λ has role scalar.backout: the records kept it in their packed `scalars` (Adam lr_mul 5,
-betas (0.9, 0.99), no decay), whose counterpart is M's scalar group (lr 0.04; betas (0.8, 0.95) there).
+final norm and head. norm is the spec's norm (model.norm), which must be parameter-free (M's RMSNorm, as
+in the records; the part refuses a norm with a gain, whose per-layer gains the hook would bypass), so
+norm(x_s) is computed once per forward where the record computed it per layer (the same value).
+λ has role scalar.backout: the records kept it in their packed `scalars` (Adam lr_mul 5, betas
+(0.9, 0.99), no decay), whose counterpart is M's scalar group (lr 0.04; betas (0.8, 0.95) there).
 
 Residual wiring: #77 also kept the per-sublayer factors of #73/#74 (x ← r·x + p·attn + a·x0 + b·bigram;
 x ← r·x + p·MLP) with one lane. If the spec's stream is already the lanes stream of
@@ -24,8 +25,9 @@ through #80; #81 (MUDD) removed the backout and folded it into MUDD's final coef
 ingredient turns `backout` off). Values for other parts: ctx.saved["saved_activation"] (x_s) and
 ctx.saved["saved_activation.normed"] (norm(x_s)).
 
-Requires: rmsnorm (a parameter-free norm, see above). Differences: #77's layer 11-l 6 (no attention) took the U-net skip in place of its
-attention sublayer; that belongs to the skip and dropped-attention ingredients. If the catalogue's own
+Requires: rmsnorm (a parameter-free norm, see above). Differences: #77's 11-layer layer 6 (no attention)
+took the U-net skip in place of its attention sublayer; that belongs to the skip and dropped-attention
+ingredients. If the catalogue's own
 backout ingredient (#40) is also in a recipe, both subtract a saved activation: use one. Math: changes it.
 """
 
