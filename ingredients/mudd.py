@@ -73,7 +73,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from ingredients._record_groups import record_group, with_groups
-from ingredients.partitioned_hyperconnections import widen
 from remix.ingredient import Provenance, ingredient
 from remix.model.parts import LayerSet, Part
 from remix.model.roles import declare
@@ -84,6 +83,11 @@ R81 = Provenance("81", "04/22/26", "1.363 minutes", "2026-04-22_MuddFormer",
                  "MUDD skip connections (log folder this_pr_v3)")
 R85 = Provenance("85", "05/27/26", "1.271 minutes", "2026-05-27-MuddGatedAndDC",
                  "MUDD refactor (variant 85) and MUDD gates (option gates; log folder this_pr_v3)")
+
+
+def widen(t: torch.Tensor, d: int) -> torch.Tensor:
+    """A (…, k) bigram as (…, d): zeros after its k channels (#85 adds a narrow one to x[..., :k])."""
+    return t if t.size(-1) == d else F.pad(t, (0, d - t.size(-1)))
 
 
 @dataclass(frozen=True)
