@@ -76,11 +76,11 @@ def test_remix_run_piped_prints_a_plain_line_every_n_steps(tmp_path):
                          capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
     out = res.stdout.splitlines()
-    assert out[0] == "smoke · full recipe · seed 0 · 12 steps: training"
+    assert out[0] == "smoke · full recipe · seed 1 · 12 steps: training"
     steps = [line.split(" step ")[1].split("/")[0] for line in out if line.startswith("[smoke] step ")]
     assert steps == ["0", "4", "8", "12"]
     assert "ms/step" in out[2] and "tok/s" in out[2] and "train loss" in out[2]
-    assert out[-1].startswith("smoke · full recipe · seed 0 · 12 steps: finished, val ")
+    assert out[-1].startswith("smoke · full recipe · seed 1 · 12 steps: finished, val ")
     assert "\x1b[" not in res.stdout                      # no bar, no escape codes in a log file
 
 
@@ -91,7 +91,7 @@ def test_tensorboard_gets_event_files_with_the_run_scalars(tmp_path):
     result = execute_plan(plan, ResultStore(tmp_path / "results"),
                           watch=Watch(log_every=4, progress=False, tensorboard=str(tmp_path / "tb")))
     runs = [p.parent for p in (tmp_path / "tb").rglob("events.out.tfevents.*")]
-    assert len(runs) == 1 and runs[0].name.startswith("smoke-seed0-8steps-")
+    assert len(runs) == 1 and runs[0].name.startswith("smoke-seed1-8steps-")
     acc = EventAccumulator(str(runs[0]))
     acc.Reload()
     assert [e.step for e in acc.Scalars("loss/train")] == [4, 8]

@@ -19,6 +19,7 @@ from remix.slots import ATTENTION, HEADS, LOGITS, LOSSES, NORMS, PARTS, POSITION
 class GPT(nn.Module):
     def __init__(self, model, bos_id: int):
         super().__init__()
+        self.bos_id = bos_id
         # A tied table is the head's weight, padded rows included; an untied one holds the data's ids only.
         self.embed = nn.Embedding(padded_vocab(model) if model.tie_embeddings else model.vocab_size, model.d_model)
         declare(self.embed, weight="embed.token")
@@ -39,7 +40,7 @@ class GPT(nn.Module):
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor, state: dict | None = None) -> torch.Tensor:
         state = state or {}
-        ctx = Context(idx, state, masks=self.core.prepare(idx, state))
+        ctx = Context(idx, state, masks=self.core.prepare(idx, state), bos_id=self.bos_id)
         e = self.embed(idx)
         for hook in self.hooks.at("embed"):
             e = hook(e, ctx)

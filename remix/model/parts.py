@@ -53,6 +53,7 @@ class Context:
     state: dict[str, torch.Tensor]        # the step's values (device tensors): windows, loss weights …
     masks: Any = None                     # what the attention core prepared from the tokens
     x0: torch.Tensor | None = None        # the stream entering layer 0
+    bos_id: int | None = None             # the data's document separator (parts that need documents)
     saved: dict[str, Any] = field(default_factory=dict)   # values parts pass between layers
 
 
