@@ -1,8 +1,14 @@
-"""Optimizers built from the spec's groups: parameters chosen by role, one torch optimizer per kind."""
+"""Optimizers built from the spec's groups: parameters chosen by role, one torch optimizer per kind.
+
+Post-step hooks: after every optimizer step, `Optimizers.step` calls each registered hook with the step
+number (what an FP8 linear needs: re-quantise its weight copy, update delayed-scaling statistics; the
+way torchtitan's converters have a post-optimizer hook). Every module of the model that defines
+`after_optimizer_step(step)` is registered when the optimizers are built, and called once then (so its
+state matches the initial weights), and again after a state restore (load_state_dicts)."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Callable
 
 import torch
@@ -43,8 +49,18 @@ class Optimizers:
     optimizers: list[torch.optim.Optimizer]
     lr_multiplier: Callable[[int], float]
     momentum: Callable[[int], float] | None
+    hooks: list[Callable[[int], None]] = field(default_factory=list)   # called with the step, after it
+    current_step: int = 0
+
+    def register_post_step(self, hook: Callable[[int], None]) -> None:
+        self.hooks.append(hook)
+
+    def run_hooks(self) -> None:
+        for hook in self.hooks:
+            hook(self.current_step)
 
     def set_step(self, step: int) -> None:
+        self.current_step = step
         mult = self.lr_multiplier(step)
         m = self.momentum(step) if self.momentum is not None else None
         for opt in self.optimizers:
@@ -56,6 +72,9 @@ class Optimizers:
     def step(self) -> None:
         for opt in self.optimizers:
             opt.step()
+        if self.hooks:
+            with torch.no_grad():
+                self.run_hooks()
 
     def zero_grad(self) -> None:
         for opt in self.optimizers:
@@ -67,6 +86,10 @@ class Optimizers:
     def load_state_dicts(self, states: list[dict]) -> None:
         for opt, state in zip(self.optimizers, states):
             opt.load_state_dict(state)
+        self.current_step = 0   # a restore starts the run over: hooks see the weights as they are now
+        if self.hooks:
+            with torch.no_grad():
+                self.run_hooks()
 
 
 def build_optimizers(model: nn.Module, spec: Spec, *, world: int = 1, rank: int = 0) -> Optimizers:
@@ -86,4 +109,12 @@ def build_optimizers(model: nn.Module, spec: Spec, *, world: int = 1, rank: int 
                                                  total)
     mom_c = spec.schedule.momentum
     momentum = MOMENTUM_SCHEDULES.get(mom_c.name)(MOMENTUM_SCHEDULES.config(mom_c.name, mom_c.args), total)
-    return Optimizers(optimizers, lr, momentum)
+    out = Optimizers(optimizers, lr, momentum)
+    for module in model.modules():
+        hook = getattr(module, "after_optimizer_step", None)
+        if callable(hook):
+            out.register_post_step(hook)
+    if out.hooks:
+        with torch.no_grad():
+            out.run_hooks()
+    return out
