@@ -89,6 +89,8 @@ def apply_linear_kinds(model: nn.Module, spec_model) -> list[str]:
             shape = (w.shape[:-1].numel(), w.shape[-1])   # (out, in); a stacked (3, out, in) is one matrix
             with torch.device(w.device):   # the kind's buffers (FP8 copies, scales) keep their own dtypes
                 kind = LINEARS.get(c.name)(LINEARS.config(c.name, c.args), spec_model, roles[pname], shape)
+            if hasattr(kind, "bind"):    # a kind that keeps state of the weight (an FP8 copy) is told where it is
+                kind.bind(module, pname)
             setattr(module, attr, kind)
             done.append(f"{mname}.{pname}" if mname else pname)
     return done
