@@ -2,6 +2,7 @@
 capability errors, linear kinds and post-step hooks. (benchmarks/kernels_check.py checks the GPU kernels
 against these reference paths on an H200.)"""
 
+import functools
 import math
 import subprocess
 import sys
@@ -22,6 +23,7 @@ from remix.validate import check_capabilities
 from conftest import RECIPES, ROOT
 
 
+@functools.cache
 def m_with(*names, scale="tiny", recipe="muon_baseline.toml"):
     r = load_recipe(RECIPES / recipe)
     for n in names:
