@@ -77,7 +77,7 @@ def check_close(name: str, outputs: dict, tol: float, ms_kernel: float | None = 
         a, rel = errors(k, r)
         good = rel <= tol and math.isfinite(a)
         ok &= good
-        print(f"  {name:<28} {label:<8} abs {a:.3e} rel {rel:.3e} (tol {tol:g}) {'ok' if good else 'MISMATCH'}")
+        print(f"  {name:<28} {label:<17} abs {a:.3e} rel {rel:.3e} (tol {tol:g}) {'ok' if good else 'MISMATCH'}")
     if ms_kernel is not None:
         print(f"  {name:<28} fwd+bwd: kernel {ms_kernel:.3f} ms, {ref_label} {ms_ref:.3f} ms ({ms_ref / ms_kernel:.2f}x)")
     if not ok:
@@ -198,9 +198,10 @@ def check_fp8_head():
             return FP8HeadProduct.apply(x, W, x_s, w_s, grad_s, transposed)
 
         y = fwd_bwd(kernel, [x, W], g)
-        dw = W.grad.t() if transposed else W.grad
+        dx, dw = x.grad, (W.grad.t() if transposed else W.grad)
         compiled = torch.compile(kernel, fullgraph=True)
         yc = fwd_bwd(compiled, [x, W], g)
+        dxc, dwc = x.grad, (W.grad.t() if transposed else W.grad)
         Wb = W0.to(torch.bfloat16)
         Wb = (Wb.t().contiguous() if transposed else Wb).requires_grad_()
 
@@ -210,7 +211,8 @@ def check_fp8_head():
         ms_k = bench(lambda: fwd_bwd(compiled, [x, W], g))
         ms_r = bench(lambda: fwd_bwd(plain, [x, Wb], g))
         check_close(f"fp8_head[{'transposed' if transposed else '(V, d)'}]",
-                    {"logits": (y, ref_y), "compiled": (yc, ref_y), "dx": (x.grad, ref_dx), "dW": (dw, ref_dw)},
+                    {"logits": (y, ref_y), "dx": (dx, ref_dx), "dW": (dw, ref_dw),
+                     "logits (compiled)": (yc, ref_y), "dx (compiled)": (dxc, ref_dx), "dW (compiled)": (dwc, ref_dw)},
                     1.5e-2, ms_k, ms_r, "bf16 F.linear")
 
 
