@@ -26,6 +26,7 @@ STATUS_COLOUR = {"finished": "green", "unstable": "red", "diverged": "red", "fai
 def execute(recipe: Recipe, options: RunOptions, *, kind: str, seeds: int, force: bool, ttt: str, tol: float,
             executor: str, watch: Any, out: Any, fail: Any) -> None:
     """`out`: the rich console; `fail(message, code)`: prints the error and exits."""
+    from remix.capability import CapabilityError
     from remix.data import DataError
     from remix.executors import ExecutorError
     from remix.lock import RunLocked
@@ -66,7 +67,7 @@ def execute(recipe: Recipe, options: RunOptions, *, kind: str, seeds: int, force
             out.print(f"sweep {sweep.id}: {len(sweep.plans)} runs ({kind}, {seeds} seed(s))", highlight=False)
             results = run_sweep(sweep, store, executor=executor, force=force, watch=watch, on_event=console,
                                 preflight=preflight)
-    except (RecipeError, DataError, SweepError, ExecutorError, OutputError) as e:
+    except (RecipeError, DataError, SweepError, ExecutorError, OutputError, CapabilityError) as e:
         fail(str(e), 2)
     except RunLocked as e:
         fail(str(e), 1)

@@ -50,7 +50,7 @@ def train_plan(plan: RunPlan, store: ResultStore, *, sweep: dict | None = None,
                watch: Watch | None = None) -> RunResult:
     watch = watch or Watch()
     load_components()   # a fresh worker process (torchrun, Slurm, one per GPU) starts with empty registries
-    dataset = check_data(plan)   # before any device time is spent
+    dataset = check_data(plan)   # machine and data, before any device time is spent
     dist = setup(plan.hardware["device"])
     result = new_result(plan, sweep)
     result.data = dataset.identity()

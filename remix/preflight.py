@@ -16,7 +16,10 @@ from remix.data import DataError, load_tokens, open_dataset
 
 
 def check_data(plan: Any):
-    """The plan's dataset, checked: enough val and train tokens, ids inside the vocabulary."""
+    """The plan's machine and dataset, checked: every component can run here (FP8 needs Hopper), enough
+    val and train tokens, ids inside the vocabulary."""
+    from remix.validate import check_capabilities
+    check_capabilities(plan.spec, plan.hardware["device"])
     spec, world = plan.spec, plan.hardware["device_count"]
     e, t = spec.eval, spec.train
     dataset = open_dataset(spec.data.source)

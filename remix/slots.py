@@ -10,6 +10,7 @@ NORMS = Registry("norm")                  # model.norm
 POSITIONS = Registry("positions")         # model.positions
 ATTENTION = Registry("attention core")    # model.attention
 MLPS = Registry("mlp")                    # model.mlp
+LINEARS = Registry("linear kind")         # model.linears.<name> (roles chosen by the component's `roles`)
 ACTIVATIONS = Registry("activation")      # model.activation
 PARTS = Registry("part")                  # model.parts.<name>
 STREAMS = Registry("residual stream")     # model.stream
@@ -33,6 +34,7 @@ def slot_components(spec) -> list[tuple[str, Registry, object]]:
         ("norm", NORMS), ("positions", POSITIONS), ("attention", ATTENTION), ("mlp", MLPS),
         ("activation", ACTIVATIONS), ("stream", STREAMS), ("head", HEADS), ("logits", LOGITS), ("loss", LOSSES))]
     found += [(f"model.parts.{name}", PARTS, c) for name, c in m.parts.items()]
+    found += [(f"model.linears.{name}", LINEARS, c) for name, c in m.linears.items()]
     found += [(f"model.init.{kind}", INITS, getattr(m.init, kind))
               for kind in ("embed", "positions", "qkv", "attn_out", "mlp_up", "mlp_down", "head")]
     found += [("schedule.lr", LR_SCHEDULES, s.lr), ("schedule.momentum", MOMENTUM_SCHEDULES, s.momentum),

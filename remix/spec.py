@@ -71,6 +71,7 @@ class ModelSpec:
     qk_norm: str = "none"              # none | before_rope | after_rope
     attn_scale: float | None = None    # None: 1/sqrt(head_dim)
     mlp: Component = C("mlp")          # the MLP: up, activation, down
+    linears: dict[str, Component] = field(default_factory=dict)   # linear kinds by role: {name: C(kind, roles=(…), …)}
     activation: Component = C("gelu_tanh")
     layers: LayerPlan = LayerPlan()
     parts: dict[str, Component] = field(default_factory=dict)   # extra inputs, residual wiring, attention hooks

@@ -3,9 +3,9 @@ the global batch divides over the devices, and every parameter has an optimizer 
 
 from __future__ import annotations
 
-from remix.slots import (ACTIVATIONS, ATTENTION, HEADS, INITS, LOADERS, LOGITS, LOSSES, LR_SCHEDULES, MLPS,
-                         MOMENTUM_SCHEDULES, NORMS, OPTIMIZERS, PARTS, POSITIONS, STAGES, STEP_VALUES, EVENTS,
-                         STREAMS)
+from remix.slots import (ACTIVATIONS, ATTENTION, EVENTS, HEADS, INITS, LINEARS, LOADERS, LOGITS, LOSSES,
+                         LR_SCHEDULES, MLPS, MOMENTUM_SCHEDULES, NORMS, OPTIMIZERS, PARTS, POSITIONS, STAGES,
+                         STEP_VALUES, STREAMS)
 from remix.registry import RegistryError
 from remix.spec import Component, Spec, SpecError
 
@@ -46,6 +46,11 @@ def validate_spec(spec: Spec, *, world: int = 1) -> None:
         _component(registry, getattr(m, slot), f"model.{slot}")
     for name, part in m.parts.items():
         _component(PARTS, part, f"model.parts.{name}")
+    for name, kind in m.linears.items():
+        _component(LINEARS, kind, f"model.linears.{name}")
+        if not kind.args.get("roles"):
+            raise SpecError(f"model.linears.{name}", f"model.linears.{name}: a linear kind needs `roles` "
+                            f"(role prefixes, e.g. ['matrix.mlp.up'])")
     for kind in ("embed", "positions", "qkv", "attn_out", "mlp_up", "mlp_down", "head"):
         _component(INITS, getattr(m.init, kind), f"model.init.{kind}")
     for role, dtype in m.dtypes.items():
@@ -138,3 +143,11 @@ def load_components() -> None:
     import remix.stages  # noqa: F401
     from remix.ingredient import catalogue
     catalogue()
+
+
+def check_capabilities(spec: Spec, device: str) -> None:
+    """Refuses, before any training, a spec with a component this machine cannot run (FP8 on a CPU or
+    a pre-Hopper GPU): raises remix.capability.CapabilityError naming the ingredient and what it needs."""
+    from remix.capability import check
+    load_components()
+    check(spec, device)

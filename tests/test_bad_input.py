@@ -96,3 +96,12 @@ def test_a_failed_download_leaves_no_lock_file(tmp_path):
     with pytest.raises(DataError):
         download("10B", 1, tmp_path / "kept", fetch=offline, log=lambda m: None)
     assert list((tmp_path / "kept").rglob("*")) == []
+
+
+@pytest.mark.parametrize("command", [["run"], ["run", "--prefixes"]])
+def test_fp8_on_a_cpu_is_refused_before_anything_is_written(write_recipe, tmp_path, command):
+    path = write_recipe(SMOKE.replace('"stable_cooldown"]', '"stable_cooldown", "fp8_head"]'))
+    out = tmp_path / "results"
+    res = invoke(*command, str(path), "--out", str(out), "--device", "cpu")
+    assert res.exit_code == 2 and "fp8_head" in res.output, res.output
+    assert not out.exists()

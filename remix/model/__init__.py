@@ -8,7 +8,7 @@ from remix.model import attention, head, mlp, norms, positions, stream  # noqa: 
 from remix.model.gpt import GPT
 from remix.model.head import padded_vocab
 from remix.model.init import init_weights
-from remix.model.roles import owner
+from remix.model.roles import apply_linear_kinds, owner
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
@@ -17,7 +17,8 @@ def build_model(model, *, bos_id: int, device: torch.device | str = "cpu") -> GP
     """Builds and initialises the model; on the meta device, shapes only (for counts and validation).
 
     Every parameter and buffer takes model.param_dtype, except parameters whose role a prefix in
-    model.dtypes selects (the most specific prefix wins)."""
+    model.dtypes selects (the most specific prefix wins); then linear weights get the kinds that
+    model.linears chooses for their roles (remix.model.roles)."""
     with torch.device(device):
         gpt = GPT(model, bos_id)
     if torch.device(device).type != "meta":
@@ -30,6 +31,7 @@ def build_model(model, *, bos_id: int, device: torch.device | str = "cpu") -> GP
             chosen = owner(role, prefixes)
             if chosen is not None:
                 params[name].data = params[name].data.to(DTYPES[model.dtypes[chosen]])
+    apply_linear_kinds(gpt, model)   # after the casts: a kind's buffers keep their own dtypes
     return gpt
 
 

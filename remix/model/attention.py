@@ -16,7 +16,7 @@ from torch import nn
 
 from remix.model.norms import rms_norm
 from remix.model.positions import Positions
-from remix.model.roles import Linear, declare
+from remix.model.roles import Linear, declare, declare_linear, linear
 from remix.slots import ATTENTION
 
 
@@ -62,6 +62,7 @@ class Attention(nn.Module):
             self.qkv_w = nn.Parameter(torch.empty(3, inner, d))
             self.qkv_b = nn.Parameter(torch.zeros(3 * inner)) if model.bias else None
             declare(self, qkv_w="matrix.attn.qkv", qkv_b="vector.bias")
+            declare_linear(self, qkv_w="qkv_kind")
         else:              # GPT-2's c_attn: one (3·inner, d) linear
             self.qkv = Linear(d, 3 * inner, bias=model.bias, role="matrix.attn.qkv")
         self.out = Linear(inner, d, bias=model.bias, role="matrix.attn.out")
@@ -74,8 +75,7 @@ class Attention(nn.Module):
 
     def project(self, x: torch.Tensor) -> torch.Tensor:
         if self.stacked:
-            b = self.qkv_b.type_as(x) if self.qkv_b is not None else None
-            return F.linear(x, self.qkv_w.flatten(end_dim=1).type_as(x), b)
+            return linear(x, self.qkv_w.flatten(end_dim=1), self.qkv_b, self.qkv_kind)
         return self.qkv(x)
 
     def forward(self, x: torch.Tensor, ctx) -> torch.Tensor:

@@ -1,4 +1,10 @@
-"""Optimizers built from the spec's groups: parameters chosen by role, one torch optimizer per kind."""
+"""Optimizers built from the spec's groups: parameters chosen by role, one torch optimizer per kind.
+
+Post-step hooks: after every optimizer step, `Optimizers.step` calls each registered hook with the step
+number (what an FP8 linear needs: re-quantise its weight copy, update delayed-scaling statistics; the
+way torchtitan's converters have a post-optimizer hook). Every module of the model that defines
+`after_optimizer_step(step)` is registered when the optimizers are built, and called once then (so its
+state matches the initial weights), and again after a state restore (load_state_dicts)."""
 
 from __future__ import annotations
 
@@ -51,8 +57,18 @@ class Optimizers:
     every: list[int] = field(default_factory=list)          # per optimizer
     names: list[tuple[str, ...]] = field(default_factory=list)  # the groups each optimizer holds
     paused_until: dict[str, int] = field(default_factory=dict)  # group -> first step it steps again
+    hooks: list[Callable[[int], None]] = field(default_factory=list)   # called with the step, after it
+    current_step: int = 0
+
+    def register_post_step(self, hook: Callable[[int], None]) -> None:
+        self.hooks.append(hook)
+
+    def run_hooks(self) -> None:
+        for hook in self.hooks:
+            hook(self.current_step)
 
     def set_step(self, step: int) -> None:
+        self.current_step = step
         mult = self.lr_multiplier(step)
         m = self.momentum(step) if self.momentum is not None else None
         for opt in self.optimizers:
@@ -68,6 +84,9 @@ class Optimizers:
             elif (step + 1) % every == 0:
                 opt.step()
                 opt.zero_grad(set_to_none=True)
+        if self.hooks:
+            with torch.no_grad():
+                self.run_hooks()
 
     def pause(self, group: str, until: int) -> None:
         self.paused_until[group] = until
@@ -83,6 +102,10 @@ class Optimizers:
         for opt, state in zip(self.optimizers, states):
             opt.load_state_dict(state)
         self.paused_until.clear()
+        self.current_step = 0   # a restore starts the run over: hooks see the weights as they are now
+        if self.hooks:
+            with torch.no_grad():
+                self.run_hooks()
 
 
 # Optimizer arguments that describe the model rather than the optimizer (a Muon view needs the head size):
@@ -115,4 +138,12 @@ def build_optimizers(model: nn.Module, spec: Spec, *, world: int = 1, rank: int 
                                                  total)
     mom_c = spec.schedule.momentum
     momentum = MOMENTUM_SCHEDULES.get(mom_c.name)(MOMENTUM_SCHEDULES.config(mom_c.name, mom_c.args), total)
-    return Optimizers(optimizers, lr, momentum, every, held)
+    out = Optimizers(optimizers, lr, momentum, every, held)
+    for module in model.modules():
+        hook = getattr(module, "after_optimizer_step", None)
+        if callable(hook):
+            out.register_post_step(hook)
+    if out.hooks:
+        with torch.no_grad():
+            out.run_hooks()
+    return out
