@@ -9,7 +9,7 @@ from remix.model import build_model
 from remix.recipe import load_recipe
 from remix.runner import RunOptions, resolve_spec
 
-from conftest import RECIPES
+from conftest import RECIPES, with_requirements
 
 
 def graphs(spec):
@@ -40,7 +40,7 @@ def _added_to_m():
 def test_m_plus_each_ingredient_is_one_graph(name):
     m = load_recipe(RECIPES / "muon_baseline.toml")
     recipe = m
-    for needed in (*catalogue()[name].requires, name):
+    for needed in with_requirements(name):
         if needed not in recipe.names:
             recipe = recipe.add(needed)
     out = graphs(tiny(recipe))
