@@ -40,6 +40,7 @@ import torch
 import torch.nn.functional as F
 
 from remix.ingredient import Provenance, ingredient
+from remix.registry import tokens
 from remix.model.attention import Core
 from remix.slots import ATTENTION
 from remix.spec import C
@@ -53,10 +54,10 @@ BACKENDS = ("auto", "varlen", "flex")
 
 @dataclass(frozen=True)
 class VarlenConfig:
-    window: "int" = 1024               # keys a query may see, itself included (FA's left window + 1)
-    short_window: "int | None" = None  # the short layers' window; None: window // 2
+    window: "int" = tokens(1024)               # keys a query may see, itself included (FA's left window + 1)
+    short_window: "int | None" = tokens(None)  # the short layers' window; None: window // 2
     max_num_docs: "int" = 0            # documents per micro-batch the kernel is given room for (0: #29's rule)
-    max_doc_len: "int" = 0             # longest training document (0: the row length)
+    max_doc_len: "int" = tokens(0)     # longest training document (0: the row length)
     backend: "str" = "auto"
 
     def __post_init__(self):

@@ -172,7 +172,9 @@ def execute(recipe: Recipe, options: RunOptions, *, kind: str, seeds: int, force
 @app.command()
 def show(recipe: Path = typer.Argument(..., help="A recipe TOML file."), scale: Optional[str] = Scale,
          steps: Optional[int] = Steps, set_: list[str] = Sets,
-         drop: list[str] = typer.Option([], "--drop", help="Show the recipe less this ingredient.")):
+         drop: list[str] = typer.Option([], "--drop", help="Show the recipe less this ingredient."),
+         model_: bool = typer.Option(False, "--model", help="Also the model as built: each layer, each part "
+                                     "and its hook points, each parameter with its shape, role and optimizer group.")):
     """The resolved spec (each field and what set it), the ingredients, sizes and data; trains nothing."""
     from remix.model import build_model, padded_vocab
     from remix.runner import resolve_spec
@@ -204,6 +206,24 @@ def show(recipe: Path = typer.Argument(..., help="A recipe TOML file."), scale: 
     out.print(f"data: {describe_data(spec.data.source)}")
     if skipped:
         out.print(f"[yellow]overrides not applicable to this variant:[/yellow] {', '.join(skipped)}")
+    if model_:
+        show_model(spec)
+
+
+def show_model(spec) -> None:
+    from remix.model.describe import describe_model
+    d = describe_model(spec)
+    out.print("[bold]layers[/bold]")
+    for line in d["layers"]:
+        out.print("  " + line, highlight=False)
+    out.print("[bold]parts[/bold]" + ("" if d["parts"] else ": none"))
+    for line in d["parts"]:
+        out.print("  " + line, highlight=False)
+    table = Table("parameter", "shape", "dtype", "role", "group", "numel", box=None, pad_edge=False)
+    for name, shape, dtype, role, group, n in d["params"]:
+        table.add_row(name, "×".join(map(str, shape)), dtype, role, group, f"{n:,}")
+    out.print(table)
+    out.print(f"total: {d['total']:,} parameters")
 
 
 def describe_data(source: str) -> str:

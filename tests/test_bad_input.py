@@ -105,3 +105,4 @@ def test_fp8_on_a_cpu_is_refused_before_anything_is_written(write_recipe, tmp_pa
     res = invoke(*command, str(path), "--out", str(out), "--device", "cpu")
     assert res.exit_code == 2 and "fp8_head" in res.output, res.output
     assert not out.exists()
+

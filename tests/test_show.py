@@ -1,0 +1,24 @@
+"""`remix show`: what a recipe resolves to, and the model it builds."""
+
+from __future__ import annotations
+
+from typer.testing import CliRunner
+
+from remix.cli import _mount, app
+
+from conftest import RECIPES
+
+_mount()
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(app, list(args))
+
+
+def test_show_model_lists_layers_parts_and_each_parameter_with_its_group():
+    res = invoke("show", str(RECIPES / "muon_baseline.toml"), "--model")
+    assert res.exit_code == 0, res.output
+    assert "total: 162,165,504 parameters" in res.output
+    assert "11: attention" in res.output and "no attention" not in res.output
+    for line in ("blocks.7.attn.qkv_w", "matrix.attn.qkv", "hidden", "head.weight"):
+        assert line in res.output
