@@ -7,7 +7,7 @@
 #
 # 1. M: remix beside train_gpt_M.py, 100 steps of one 65,536-token row, val at 0/50/100 on 1M tokens
 # 2. the kernels against their torch paths (benchmarks/kernels_check.py)
-# 3. record 21's recipe, compiled, 30 steps (stages, windows, value embeddings, FP8 head on Hopper)
+# 3. record 21's ingredients, compiled, 30 steps (window warm-up, value embeddings, U-net, FP8 head on Hopper)
 set -uo pipefail
 export PYTHONUNBUFFERED=1
 OUT=${OUT:-bench-out}
@@ -25,10 +25,11 @@ echo "== 2. kernels"
 timeout "${K_LIMIT:-120}" python3 benchmarks/kernels_check.py > "$OUT/kernels.log" 2>&1
 echo "exit $?"; tail -25 "$OUT/kernels.log"
 
-echo "== 3. record 21, 30 steps"
-if [ -f recipes/record_21.toml ]; then
-  timeout "${R_LIMIT:-150}" python3 -m remix run recipes/record_21.toml --steps 30 --force --log-every 10 \
-    --set "data.source='.data/enwiki'" --set eval.every=30 --set eval.tokens=2097152 --out "$OUT/r21" \
-    > "$OUT/r21.log" 2>&1
-  echo "exit $?"; tail -8 "$OUT/r21.log"
-fi
+echo "== 3. record 21's ingredients on M, compiled, 30 steps"
+# R21: a recipe with record 21's ingredients (default recipes/record_21.toml); one 49,152-token row per step.
+R21=${R21:-recipes/record_21.toml}
+timeout "${R_LIMIT:-140}" python3 -m remix run "$R21" --steps 30 --force --log-every 10 \
+  --set "data.source='.data/enwiki'" --set train.seq_len=49152 --set train.tokens_per_step=49152 \
+  --set eval.seq_len=262144 --set eval.tokens=2097152 --set model.max_len=262144 --set eval.every=30 \
+  --out "$OUT/r21" > "$OUT/r21.log" 2>&1
+echo "exit $?"; tail -8 "$OUT/r21.log"
