@@ -125,6 +125,8 @@ class Trainer:
         forward, optim, autocast, params = self.forward, self.optim, self.autocast, self.params
         reduce = self._grad_all_reduce if self.dist.world > 1 else None
         clip = self.spec.train.grad_clip
+        # a summed training loss (ce_sum) is reported per token, like every other run's
+        summed = self.spec.model.loss.args.get("reduction", "mean") == "sum"
 
         def step(i: int, batches: list) -> torch.Tensor:
             state, scale = self.current, 1.0 / len(batches)
@@ -140,6 +142,8 @@ class Trainer:
                 torch.nn.utils.clip_grad_norm_(params, clip)
             optim.set_step(i)
             optim.step(i)
+            if summed:
+                total = total / batches[0][1].numel()
             return total if scale == 1.0 else total * scale
 
         return step

@@ -181,3 +181,16 @@ def test_a_staged_run_compiles_once_per_state(monkeypatch):
     assert len(train_states) == 4
     assert graphs <= len(train_states) + 2
     assert result.curve[-1].step == 24 and math.isfinite(result.curve[-1].val_loss)
+
+
+def test_a_summed_training_loss_is_reported_per_token():
+    """ce_sum changes the gradient's scale, not what the console and the record call the train loss."""
+    import remix.trainer as trainer_mod
+    from remix.data import open_dataset
+    from remix.distributed import setup
+    spec = m_with("ce_sum", scale="tiny", steps=4)
+    tr = trainer_mod.Trainer(spec, open_dataset(spec.data.source), setup("cpu"), seed=0)
+    loader = trainer_mod.make_loader(spec, tr.dataset, tr.dist, split="train", plan=tr.plan)
+    tr.begin_step(0)
+    loss = tr.step_fn(0, next(loader)).item()
+    assert loss == pytest.approx(math.log(257), abs=0.05)   # a zero head: uniform over the vocabulary
