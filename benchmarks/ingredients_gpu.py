@@ -1,0 +1,111 @@
+"""M plus each ingredient on one GPU: ms/step and val@100/200 beside plain M, within a device-time budget.
+
+Run on a GPU machine from the repository root (the enwiki shards of ../shared/data in --data):
+
+    python3 benchmarks/ingredients_gpu.py --data .data/enwiki [--category architecture attention ...]
+        [--only NAME ...] [--steps 200] [--budget 1500] [--out bench-out/ingredients]
+
+Each variant is `remix ablate recipes/muon_baseline.toml --add <requirements> --add NAME` with one
+65,536-token row per step (the reference scripts' geometry on one GPU). Records go to --out, a remix
+results store: a variant already finished there is reused, not trained again, so a list too long for one
+session's device time is finished by running the same command again with the same --out. Plain M runs
+first. The loop stops before a variant it would not have time to finish (the slowest run so far is the
+estimate). Prints one table; writes ingredients_gpu.json beside the records.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+M = "recipes/muon_baseline.toml"
+ROW = 65536
+
+
+def variants(categories: list[str] | None, only: list[str] | None) -> list[tuple[str, list[str]]]:
+    """(name, ingredients to add) for every catalogue ingredient M lacks, requirements first."""
+    from remix.ingredient import catalogue
+    from remix.recipe import load_recipe
+    cat, m = catalogue(), load_recipe(ROOT / M).names
+
+    def needs(name: str) -> list[str]:
+        order: list[str] = []
+        for r in cat[name].requires:
+            order += [n for n in needs(r) if n not in order]
+        return order + [name]
+
+    names = only or [n for n in sorted(cat) if n not in m and (not categories or cat[n].category in categories)]
+    return [(n, [x for x in needs(n) if x not in m]) for n in names]
+
+
+def train(adds: list[str], args: argparse.Namespace) -> dict:
+    cmd = [sys.executable, "-m", "remix", "ablate" if adds else "run", M, "--steps", str(args.steps),
+           "--out", str(args.out), "--quiet"]
+    if args.tiny:   # a check of this script on a CPU
+        cmd += ["--scale", "tiny", "--device", "cpu"]
+    else:
+        cmd += ["--set", f"train.tokens_per_step={ROW}", "--set", f"eval.every={args.val_every}",
+                "--set", f"eval.tokens={args.val_tokens}", "--set", f"data.source='{args.data}'"]
+    for name in adds:
+        cmd += ["--add", name]
+    t0 = time.time()
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    row = {"wall_s": round(time.time() - t0, 1), "exit": proc.returncode}
+    line = next((x for x in reversed(proc.stdout.splitlines()) if "->" in x), "")
+    record = Path(line.rsplit("-> ", 1)[1].strip()) if "-> " in line else None
+    if record is None or not record.is_file():
+        row["error"] = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no record"]
+        return row
+    d = json.loads(record.read_text())
+    row.update(status=d["status"], ms_per_step=d.get("ms_per_step"), peak_mib=d.get("peak_memory_mib"),
+               val={p["step"]: p["val_loss"] for p in d["curve"] if p["val_loss"] is not None})
+    return row
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", type=Path, default=Path(".data/enwiki"))
+    p.add_argument("--category", nargs="*")
+    p.add_argument("--only", nargs="*")
+    p.add_argument("--steps", type=int, default=200)
+    p.add_argument("--val-every", type=int, default=100)
+    p.add_argument("--val-tokens", type=int, default=2097152)
+    p.add_argument("--budget", type=float, default=1500, help="seconds this call may spend")
+    p.add_argument("--out", type=Path, default=Path("bench-out/ingredients"))
+    p.add_argument("--tiny", action="store_true", help="check the script on a CPU at tiny scale")
+    args = p.parse_args()
+    args.data = args.data.resolve()
+    start, slowest, rows = time.time(), 0.0, {}
+    for name, adds in [("M", []), *variants(args.category, args.only)]:
+        left = args.budget - (time.time() - start)
+        if left < slowest * 1.1:
+            print(f"stopping before {name}: {left:.0f} s left, the slowest run took {slowest:.0f} s "
+                  f"(run the same command again to go on)")
+            break
+        rows[name] = train(adds, args)
+        slowest = max(slowest, rows[name]["wall_s"])
+        print(name, json.dumps(rows[name]), flush=True)
+    base = rows.get("M", {}).get("val", {})
+    print(f"\n{'variant':<28} {'ms/step':>8} {'Δ ms':>7} {'val@100':>8} {'val@200':>8} {'Δ val':>7}")
+    for name, r in rows.items():
+        if "val" not in r:
+            print(f"{name:<28} {'failed: ' + ' '.join(r.get('error', [])):>40}")
+            continue
+        last = max(r["val"])
+        dms = r["ms_per_step"] - rows["M"]["ms_per_step"] if "ms_per_step" in rows.get("M", {}) else float("nan")
+        dval = r["val"][last] - base.get(last, float("nan"))
+        print(f"{name:<28} {r['ms_per_step']:>8.1f} {dms:>+7.1f} {r['val'].get(100, float('nan')):>8.4f} "
+              f"{r['val'].get(200, float('nan')):>8.4f} {dval:>+7.4f}")
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "ingredients_gpu.json").write_text(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main()
