@@ -34,7 +34,7 @@ class LinearHead(nn.Module):
         self.tied = model.tie_embeddings
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.linear(x, self.weight.type_as(x))
+        return F.linear(x, self.weight.to(x.dtype))
 
     def init_weights(self, init) -> None:
         if not self.tied:
