@@ -293,7 +293,7 @@ def test_records_toml_facts():
     assert "document_mask" in r12.ingredients and "document masking" in r12.eval_protocol_change
     assert "evaluation protocol" in r12.categories
     assert set(h.get(5).ingredients) == {"padded_vocab", "relu2", "zero_init_projections", "qk_norm", "wide_heads"}
-    assert h.get(26).ingredients == ("bos_aligned",)
+    assert h.get(26).ingredients == ("bos_aligned", "longer_cooldown")   # and the cooldown 0.4 → 0.45
     assert "logit_softcap" in h.get("21 (3.014)").ingredients
     assert h.get("21 (2.997)").eval_protocol_change.startswith("Timing rule change")
     # Where the script chain is not linear (records.md), the diff base says so.
