@@ -38,3 +38,10 @@ def test_readme_add_lines_resolve(line):
         recipe = recipe.add(name)
     spec = resolve_spec(recipe, RunOptions(device="cpu"))[0]
     assert "value_embeds" in spec.model.parts
+
+
+@pytest.mark.parametrize("name", ["speedrun_history", "record_21"])
+def test_every_prefix_of_the_history_resolves(name):
+    """`remix run … --prefixes` trains each prefix: every one must be a valid recipe."""
+    for prefix in load_recipe(RECIPES / f"{name}.toml").prefixes():
+        resolve_spec(prefix, RunOptions(device="cpu"))
