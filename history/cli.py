@@ -237,7 +237,8 @@ def _ingredients(console: Console, r: Record, cat: Catalogue) -> None:
     if cat.error:
         console.print(Text(f"note: {cat.error}", style="yellow"))
     if not r.ingredients:
-        console.print("Ingredients: none yet (no remix ingredient introduces or changes what this record did).")
+        console.print(f"Ingredients: none. Why: {r.reason}" if r.reason else
+                      Text("Ingredients: none, and no reason given in records.toml.", style="red"))
         return
     table = Table(title=f"Ingredients introduced or changed by #{r.key}", title_justify="left")
     table.add_column("ingredient")
@@ -247,6 +248,8 @@ def _ingredients(console: Console, r: Record, cat: Catalogue) -> None:
         table.add_row(name, Text("yes", style="green") if name in cat else Text("not yet", style="yellow"),
                       cat.summaries.get(name, ""))
     console.print(table)
+    if r.missing:
+        console.print(Text(f"Missing (no ingredient yet): {r.missing}", style="yellow"))
 
 
 def _print_diff(console: Console, diff: str) -> None:
