@@ -173,3 +173,46 @@ def test_fp8_head_scales_and_eval_paths():
 
 def spec_head_args():
     return dict(scales="21_3014", x_s=None, w_s=None, grad_s=None, transposed=False)
+
+
+def record21_visible(docs: torch.Tensor, block: int, W: int) -> torch.Tensor:
+    """Record 21's hand-built block mask, from its description (notes/record21.md §2.5): per query block,
+    the most recent min(F, W−1) 'full' kv blocks and min(P, max(W−F, 1)) 'partial' ones, the partial ones
+    masked causal ∧ same document token by token."""
+    T = docs.numel()
+    n = T // block
+    low, high = docs[::block], docs[block - 1::block]
+    seen = torch.zeros(T, T, dtype=torch.bool)
+    for i in range(n):
+        full = [j for j in range(i - 1, -1, -1) if low[i] == high[j] == high[i] == low[j]]
+        partial = [j for j in range(i, -1, -1) if low[i] <= high[j] and high[i] >= low[j] and j not in full]
+        kept_full = full[:max(min(len(full), W - 1), 0)]
+        kept_partial = partial[:min(len(partial), max(W - len(full), 1))]
+        q = slice(i * block, (i + 1) * block)
+        for j in kept_full:
+            seen[q, j * block:(j + 1) * block] = True
+        for j in kept_partial:
+            k = slice(j * block, (j + 1) * block)
+            qi, ki = torch.arange(T)[q], torch.arange(T)[k]
+            seen[q, k] = (qi[:, None] >= ki[None, :]) & (docs[q][:, None] == docs[k][None, :])
+    return seen
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_block_windows_select_what_the_hand_built_mask_selects(seed):
+    """document_mask's block mode (blocks i−W+1 … i, causal ∧ same document per token) equals record 21's
+    block lists with their truncation rule, W = 0 (short layers at W_long = 1) acting as 1 (§2.5)."""
+    from ingredients.document_mask import DocumentCore
+    block, n, bos = 8, 12, 7
+    g = torch.Generator().manual_seed(seed)
+    idx = torch.randint(0, 7, (1, block * n), generator=g)
+    idx[0, torch.randint(0, block * n, (6,), generator=g)] = bos    # documents of every length, some in one block
+    idx[0, 3 * block:7 * block] = 1                                 # and one spanning several blocks
+    docs = (idx[0] == bos).cumsum(0)
+    counts = []
+    for W in range(0, 6):
+        core = DocumentCore({"long": max(W, 1) * block}, bos, block)
+        mask = core.prepare(idx, {})["long"][0, 0]
+        assert torch.equal(mask, record21_visible(docs, block, W)), W
+        counts.append(int(mask.sum()))
+    assert counts[0] == counts[1] < counts[2] < counts[5]              # the windows do differ
