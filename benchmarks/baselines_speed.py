@@ -1,16 +1,20 @@
-"""remix's A and M recipes against the reference scripts, same GPU, same data, same step count.
+"""remix's A, M and record-21 recipes against the reference scripts, same GPU, same data, same step count.
 
 Run on a GPU machine from the repository root:
 
-    python3 benchmarks/baselines_speed.py --data DIR --ref DIR [--steps 200] [--which M A] [--repeat N]
+    python3 benchmarks/baselines_speed.py --data DIR --ref DIR [--steps 200] [--which M A R21] [--repeat N]
+    python3 benchmarks/baselines_speed.py --ref DIR --which R21 --dry-run    # patch only, print what changed
 
 --data: a directory with *_train_*.bin / *_val_*.bin shards (e.g. a copy of ../shared/data).
---ref:  a directory holding train_gpt_M.py and train_gpt_A.py of flukeskywalker/modded-nanogpt-remixed
-        (fetched read-only; never committed). They are patched in a temporary directory: no 8-GPU assert,
-        the data paths, the step count, validation every --val-every steps.
+--ref:  a directory holding train_gpt_M.py, train_gpt_A.py and train_gpt.py (record 21, upstream
+        2025-05-24_StableTorch) of flukeskywalker/modded-nanogpt-remixed (fetched read-only; never
+        committed). They are patched in a temporary directory: no 8-GPU assert, the data paths, the step
+        count, validation every --val-every steps over --val-tokens; every patch must hit exactly once.
 
-On one GPU the reference trains one 65,536-token row per step (its global batch is world_size rows),
-so remix runs with train.tokens_per_step = 65,536 as well: the same math, step for step.
+On one GPU a reference script trains one row per step (its global batch is world_size rows): 65,536
+tokens for A and M, 49,152 for record 21 (train_seq_len 48·1024; its validation rows stay 262,144), so
+remix runs with train.tokens_per_step = that row: the same math, step for step. Both scale their
+schedules (lr cooldown, record 21's window warm-up) to the --steps they are given.
 Prints ms/step between the two last validations (steady state, validation excluded), tokens/s, val
 losses and peak memory, side by side; with --repeat N the pairs run N times, alternating, and the
 ratio is taken between medians. --val-tokens shortens validation for speed-only repeats.
@@ -28,16 +32,17 @@ import sys
 import tempfile
 from pathlib import Path
 
-RECIPES = {"M": "recipes/muon_baseline.toml", "A": "recipes/adamw_baseline.toml"}
-SCRIPTS = {"M": "train_gpt_M.py", "A": "train_gpt_A.py"}
-ROW = 65536
+RECIPES = {"M": "recipes/muon_baseline.toml", "A": "recipes/adamw_baseline.toml", "R21": "recipes/record_21.toml"}
+SCRIPTS = {"M": "train_gpt_M.py", "A": "train_gpt_A.py", "R21": "train_gpt.py"}
+ROWS = {"M": 65536, "A": 65536, "R21": 49152}   # tokens per row per GPU: train_gpt_{M,A}.py, train_gpt.py (48·1024)
+VAL_ROWS = {"M": 65536, "A": 65536, "R21": 262144}   # validation rows (train_gpt.py: val_seq_len 4·64·1024)
 VAL_LINE = re.compile(r"step:(\d+)/\d+ val_loss:([\d.]+) train_time:(\d+)ms")
 PEAK = re.compile(r"peak memory allocated: (\d+) MiB")
 
 
 def run_remix(which: str, data: Path, steps: int, val_every: int, val_tokens: int, out: Path) -> dict:
     cmd = [sys.executable, "-m", "remix", "run", RECIPES[which], "--steps", str(steps), "--force",
-           "--set", f"train.tokens_per_step={ROW}", "--set", f"eval.every={val_every}",
+           "--set", f"train.tokens_per_step={ROWS[which]}", "--set", f"eval.every={val_every}",
            "--set", f"eval.tokens={val_tokens}",
            "--set", f"data.source='{data}'", "--out", str(out)]
     subprocess.run(cmd, check=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
@@ -47,15 +52,43 @@ def run_remix(which: str, data: Path, steps: int, val_every: int, val_tokens: in
     return {"vals": vals, "peak_mib": d["peak_memory_mib"]}
 
 
-def patch_reference(source: Path, data: Path, steps: int, val_every: int, val_tokens: int = 10485760) -> str:
-    text = source.read_text()
-    text = text.replace("assert world_size == 8", "assert world_size >= 1")
-    text = re.sub(r'train_files = "[^"]*"', f'train_files = "{data}/*_train_*.bin"', text)
-    text = re.sub(r'val_files = "[^"]*"', f'val_files = "{data}/*_val_*.bin"', text)
-    text = re.sub(r"num_iterations = \d+", f"num_iterations = {steps}", text)
-    text = re.sub(r"val_loss_every = \d+", f"val_loss_every = {val_every}", text)
-    text = re.sub(r"val_tokens = \d+", f"val_tokens = {val_tokens}", text)
+class PatchError(ValueError):
+    pass
+
+
+def _sub(text: str, pattern: str, replacement: str, what: str, name: str) -> str:
+    """One substitution that must hit exactly once: a reference script that changed is an error, not a
+    run with the script's own settings."""
+    new, n = re.subn(pattern, lambda _: replacement, text)
+    if n != 1:
+        raise PatchError(f"{name}: expected one {what} line matching {pattern!r}, found {n}")
+    return new
+
+
+def patch_text(text: str, data: Path, steps: int, val_every: int, val_tokens: int = 10485760,
+               name: str = "script") -> str:
+    text = _sub(text, r"assert world_size == 8\b", "assert world_size >= 1", "8-GPU assert", name)
+    text = _sub(text, r'train_files = "[^"]*"', f'train_files = "{data}/*_train_*.bin"', "train_files", name)
+    text = _sub(text, r'val_files = "[^"]*"', f'val_files = "{data}/*_val_*.bin"', "val_files", name)
+    text = _sub(text, r"num_iterations = \d+", f"num_iterations = {steps}", "num_iterations", name)
+    text = _sub(text, r"val_loss_every = \d+", f"val_loss_every = {val_every}", "val_loss_every", name)
+    text = _sub(text, r"val_tokens = \d+", f"val_tokens = {val_tokens}", "val_tokens", name)
     return text
+
+
+def patch_reference(source: Path, data: Path, steps: int, val_every: int, val_tokens: int = 10485760) -> str:
+    if not source.is_file():
+        raise PatchError(f"{source}: no such file (--ref must hold {', '.join(sorted(set(SCRIPTS.values())))})")
+    return patch_text(source.read_text(), data, steps, val_every, val_tokens, name=str(source))
+
+
+SETTINGS = re.compile(r"^\s*(train_files|val_files|num_iterations|val_loss_every|val_tokens|train_seq_len|"
+                      r"val_seq_len|assert world_size)\b(.*)$", re.M)
+
+
+def settings(text: str) -> dict[str, str]:
+    """The lines a run depends on, as the (patched) script has them: what --dry-run prints."""
+    return {key: rest.split("#")[0].strip() for key, rest in SETTINGS.findall(text)}
 
 
 def run_reference(which: str, ref: Path, data: Path, steps: int, val_every: int, val_tokens: int) -> dict:
@@ -80,15 +113,33 @@ def steady_ms(vals: dict) -> float:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", type=Path, required=True)
+    p.add_argument("--data", type=Path, default=Path("data"))
     p.add_argument("--ref", type=Path, required=True)
     p.add_argument("--steps", type=int, default=200)
     p.add_argument("--val-every", type=int, default=100)
-    p.add_argument("--which", nargs="+", default=["M", "A"], choices=["M", "A"])
+    p.add_argument("--which", nargs="+", default=["M", "A"], choices=list(RECIPES))
     p.add_argument("--repeat", type=int, default=1)
     p.add_argument("--val-tokens", type=int, default=10485760)
     p.add_argument("--out", type=Path, default=Path(os.environ.get("OUT", "bench-out")))
+    p.add_argument("--dry-run", action="store_true", help="patch the reference scripts and print their settings")
     args = p.parse_args()
+    for which in args.which:   # the scripts assert it; say so before any GPU time is spent
+        if args.val_tokens % VAL_ROWS[which]:
+            raise SystemExit(f"error: --val-tokens {args.val_tokens} is not a multiple of {which}'s validation "
+                             f"row ({VAL_ROWS[which]:,} tokens on one GPU)")
+    if args.dry_run:
+        for which in args.which:
+            source = args.ref / SCRIPTS[which]
+            try:
+                patched = patch_reference(source, args.data.resolve(), args.steps, args.val_every, args.val_tokens)
+            except PatchError as e:
+                raise SystemExit(f"error: {e}") from None
+            before, after = settings(source.read_text()), settings(patched)
+            print(f"{which}: {source} (remix: {RECIPES[which]}, train.tokens_per_step={ROWS[which]})")
+            for key in after:
+                mark = "  " if before.get(key) == after[key] else "->"
+                print(f"  {mark} {key}: {after[key]}")
+        return
     runs: dict[str, list[dict]] = {}
     for which in args.which:
         for _ in range(args.repeat):
@@ -102,7 +153,7 @@ def main() -> None:
         for r in samples:
             ms = steady_ms(r["vals"])
             losses = "  ".join(f"{s}: {v:.4f}" for s, (v, _) in sorted(r["vals"].items()))
-            print(f"{name:<13} {ms:>8.1f} {ROW / ms * 1000:>10,.0f} {r['peak_mib'] or 0:>9,.0f}  {losses}")
+            print(f"{name:<13} {ms:>8.1f} {ROWS[name.split()[-1]] / ms * 1000:>10,.0f} {r['peak_mib'] or 0:>9,.0f}  {losses}")
         summary[name] = [{"ms_per_step": steady_ms(r["vals"]), "peak_mib": r["peak_mib"],
                           "val_loss": {s: v for s, (v, _) in r["vals"].items()}} for r in samples]
     for which in args.which:

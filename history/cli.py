@@ -76,35 +76,78 @@ def _catalogue_notes(console: Console, history: History, cat: Catalogue) -> None
         console.print(Text(f"note: {cat.error}", style="yellow"))
     with_ing = [r for r in history.records if r.ingredients]
     in_cat = [r for r in with_ing if any(n in cat for n in r.ingredients)]
-    console.print(f"Records with ingredients: {len(with_ing)} "
-                  f"(#{', #'.join(r.key for r in with_ing)}); with ingredients in the catalogue: {len(in_cat)}"
-                  + (f" (#{', #'.join(r.key for r in in_cat)})" if in_cat else ""))
+    console.print(f"Records with ingredients: {len(with_ing)}; with ingredients in the catalogue: {len(in_cat)}"
+                  + (f" (#{', #'.join(r.key for r in in_cat)})" if in_cat and len(in_cat) < 20 else ""))
     missing, mismatch = catalogue_findings(history, cat)
     if missing:
         console.print("Ingredients not yet in the catalogue: "
                       + "; ".join(f"{n} (#{', #'.join(keys)})" for n, keys in sorted(missing.items())))
     for line in mismatch:
         console.print(Text(f"provenance: {line}", style="yellow"))
-    console.print(Text("ingredient names: green = in the catalogue, yellow = not yet; "
-                       "'in cat.' = how many of a record's ingredients the catalogue has", style="dim"))
+    console.print(Text("ingredient names: green = in the catalogue, yellow = not yet; 'in cat.' = how many "
+                       "of a record's ingredients the catalogue has; cover = all / part (a name not in the "
+                       "catalogue, or a change no ingredient expresses) / none (its reason) / ? (unaccounted)",
+                       style="dim"))
+
+
+COVERAGE_STYLE = {"all": "green", "part": "yellow", "none": "dim", "?": "red"}
+WIDE = 120   # below this many columns the table drops date, category and description (80-column terminals)
+
+
+def _covered_text(record: Record, cat: Catalogue) -> Text:
+    """The record's ingredients (green: in the catalogue, yellow: not yet), then what is missing; or its reason."""
+    if not record.ingredients:
+        return Text(record.reason or "no ingredients and no reason given", style="dim" if record.reason else "red")
+    text = _ingredients_text(record, cat)
+    if record.missing:
+        text.append(f"; missing: {record.missing}", style="yellow")
+    return text
 
 
 def list_history(history: History, cat: Catalogue) -> None:
     console = _console()
     table = Table(title=f"Speedrun track-1 records ({history.source.name})", show_lines=False)
-    for col, kw in (("#", {"justify": "right", "no_wrap": True}), ("date", {"no_wrap": True}),
-                    ("time", {"no_wrap": True}), ("category", {}), ("description", {"ratio": 3}),
-                    ("ingredients", {"ratio": 2}), ("in cat.", {"justify": "center", "no_wrap": True}),
-                    ("eval", {"justify": "center"})):
+    wide = console.width >= WIDE
+    columns = [("#", {"justify": "right", "no_wrap": True})]
+    if wide:
+        columns += [("date", {"no_wrap": True})]
+    columns += [("min", {"justify": "right", "no_wrap": True})]
+    if wide:
+        columns += [("category", {"ratio": 1}), ("description", {"ratio": 3})]
+    columns += [("cover", {"no_wrap": True}), ("ingredients, or why none", {"ratio": 3})]
+    if wide:
+        columns += [("eval", {"justify": "center", "no_wrap": True})]
+    for col, kw in columns:
         table.add_column(col, **kw)
     for r in history.records:
-        table.add_row(r.key, r.date, r.time.replace(" minutes", " min"), ", ".join(r.categories),
-                      r.description, _ingredients_text(r, cat), _coverage(r, cat),
-                      Text("changed", style="magenta") if r.eval_protocol_change else "")
+        cover = r.coverage(cat.names)
+        cells = [r.key] + ([r.date] if wide else []) + [r.time.replace(" minutes", "")]
+        if wide:
+            cells += [", ".join(r.categories), r.description]
+        cells += [Text(cover, style=COVERAGE_STYLE[cover]), _covered_text(r, cat)]
+        if wide:
+            cells += [Text("changed", style="magenta") if r.eval_protocol_change else ""]
+        table.add_row(*cells)
     console.print(table)
     console.print(f"{len(history.numbered)} numbered records, {len(history.records) - len(history.numbered)} "
                   f"re-timings; baselines: " + ", ".join(f"{b.name} {b.time} ({b.time_s:g} s)" for b in history.baselines))
+    counts = {c: sum(1 for r in history.records if r.coverage(cat.names) == c) for c in COVERAGE_STYLE}
+    console.print(f"Coverage: {counts['all']} all in the catalogue, {counts['part']} in part, {counts['none']} "
+                  f"need none (reason given), {counts['?']} unaccounted for.")
+    if not wide:
+        console.print(Text("(narrow terminal: date, category and description left out; `remix history show N` "
+                           "or --json has them)", style="dim"))
     _catalogue_notes(console, history, cat)
+
+
+def history_json(history: History, cat: Catalogue) -> list[dict]:
+    """Every record with its ingredients, or the reason it has none: `remix history --json`."""
+    return [{"key": r.key, "number": r.number, "variant": r.variant, "date": r.date, "time": r.time,
+             "time_s": r.time_s, "description": r.description, "categories": list(r.categories),
+             "ingredients": [{"name": n, "in_catalogue": n in cat} for n in r.ingredients],
+             "reason": r.reason, "missing": r.missing, "coverage": r.coverage(cat.names),
+             "eval_protocol_change": r.eval_protocol_change, "builds_on": r.builds_on}
+            for r in history.records]
 
 
 def list_clone(path: Path, history: History, cat: Catalogue) -> None:
@@ -144,12 +187,18 @@ def list_clone(path: Path, history: History, cat: Catalogue) -> None:
 @_errors
 def main(ctx: typer.Context,
          repo: Optional[Path] = typer.Option(None, "--repo", help=REPO_HELP),
-         records: Optional[Path] = typer.Option(None, "--records", help=RECORDS_HELP)) -> None:
+         records: Optional[Path] = typer.Option(None, "--records", help=RECORDS_HELP),
+         as_json: bool = typer.Option(False, "--json", help="Print every record, its ingredients or the reason "
+                                                             "it has none, as JSON.")) -> None:
     """List the records in history/ or, with --repo, those a clone shows, checked against history/."""
     ctx.obj = {"repo": repo, "records": records}
     if ctx.invoked_subcommand is not None:
         return
     history, cat = _history(records), read_catalogue()
+    if as_json:
+        import json
+        print(json.dumps(history_json(history, cat), indent=1, ensure_ascii=False))
+        return
     if repo is None:
         list_history(history, cat)
     else:
@@ -188,7 +237,8 @@ def _ingredients(console: Console, r: Record, cat: Catalogue) -> None:
     if cat.error:
         console.print(Text(f"note: {cat.error}", style="yellow"))
     if not r.ingredients:
-        console.print("Ingredients: none yet (no remix ingredient introduces or changes what this record did).")
+        console.print(f"Ingredients: none. Why: {r.reason}" if r.reason else
+                      Text("Ingredients: none, and no reason given in records.toml.", style="red"))
         return
     table = Table(title=f"Ingredients introduced or changed by #{r.key}", title_justify="left")
     table.add_column("ingredient")
@@ -198,6 +248,8 @@ def _ingredients(console: Console, r: Record, cat: Catalogue) -> None:
         table.add_row(name, Text("yes", style="green") if name in cat else Text("not yet", style="yellow"),
                       cat.summaries.get(name, ""))
     console.print(table)
+    if r.missing:
+        console.print(Text(f"Missing (no ingredient yet): {r.missing}", style="yellow"))
 
 
 def _print_diff(console: Console, diff: str) -> None:

@@ -45,6 +45,8 @@ class Record:
     log_val_loss: float = 0.0
     log_train_time_s: float = 0.0
     ingredients: tuple[str, ...] = ()
+    reason: str = ""                 # why there is no ingredient (PyTorch upgrade, timing rule, same-math systems)
+    missing: str = ""                # a training change of the record that no ingredient expresses yet
     eval_protocol_change: str = ""
     builds_on: str = ""
     note: str = ""
@@ -66,6 +68,15 @@ class Record:
     @property
     def minutes(self) -> float:
         return self.time_s / 60.0
+
+    def coverage(self, names) -> str:
+        """'all': its training changes are ingredients in `names`; 'part': some are (a name not there, or a
+        change no ingredient expresses: `missing`); 'none': a reason says why it needs none; '?': neither."""
+        if not self.ingredients:
+            return "none" if self.reason else "?"
+        if self.missing or any(n not in names for n in self.ingredients):
+            return "part"
+        return "all"
 
 
 @dataclass(frozen=True)
@@ -188,6 +199,9 @@ def load(path: str | Path = RECORDS_FILE) -> History:
             raise HistoryError(f"{where}: key 'time_s': {rec.time_s} s disagrees with time {rec.time!r} ({stated:g} s)")
         if rec.key in seen:
             raise HistoryError(f"{where}: key 'number': {rec.key} already used by record {seen[rec.key]}")
+        if rec.ingredients and rec.reason:
+            raise HistoryError(f"{where}: key 'reason': a record with ingredients needs no reason "
+                               f"(use 'missing' for a change no ingredient expresses)")
         if rec.builds_on and normalise_key(rec.builds_on) not in seen:
             raise HistoryError(f"{where}: key 'builds_on': {rec.builds_on!r} is not an earlier record")
         seen[rec.key] = i

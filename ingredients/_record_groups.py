@@ -25,7 +25,9 @@ def scalar_group(spec: Spec) -> tuple[str, OptimGroup]:
         raise SpecError("optim", "no optimizer group trains the role 'scalar'; the record's groups are set "
                                  "relative to it")
     group = spec.optim[name]
-    if group.optimizer not in ("adam", "adamw"):
+    # remix_adam is torch's Adam step with options (state dtype, cautious decay): adam_state_precision (#32)
+    # and cautious_wd_adam (#50) turn the scalar group into one before the late records add theirs
+    if group.optimizer not in ("adam", "adamw", "remix_adam"):
         raise SpecError(f"optim.{name}", f"optim.{name} trains the scalars with {group.optimizer!r}; the "
                                          "record's groups are Adam groups relative to an Adam scalar group")
     return name, group

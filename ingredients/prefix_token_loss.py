@@ -50,6 +50,7 @@ import torch
 from remix.ingredient import Provenance, ingredient
 from remix.model.head import CrossEntropy, CrossEntropyConfig, padded_vocab
 from remix.slots import LOSSES
+from remix.spec import SpecError
 
 R88 = Provenance("88", "07/13/26", "1.243 minutes", "2026-07-13_PrefixTokenPrediction",
                  "prefix-token auxiliary loss, weight 0.25 fading out by 2/3 (PR #337)")
@@ -169,6 +170,7 @@ def prefix_token_ce(cfg: PrefixTokenConfig, model) -> PrefixTokenCE:
 def INGREDIENT(spec, weight, schedule):
     loss = spec.model.loss
     if loss.name not in ("cross_entropy", "prefix_token_ce"):
-        raise ValueError(f"prefix_token_loss adds a term to the cross-entropy; the spec's loss is {loss.name!r}")
+        raise SpecError("model.loss", f"prefix_token_loss adds a term to the cross-entropy; the spec's loss is "
+                                      f"{loss.name!r} (fused_softcap_ce's kernel has no such term: leave it out)")
     args = {**loss.args, "prefix_weight": float(weight), "prefix_schedule": schedule}
     return spec.set("model.loss", {"name": "prefix_token_ce", **args})

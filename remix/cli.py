@@ -249,12 +249,62 @@ def ingredients(as_json: bool = typer.Option(False, "--json", help="Print the ca
                 for i in cat.values()]
         print(json.dumps(rows, indent=1, default=str))
         return
-    table = Table("name", "category", "summary", "record", "requires / conflicts", "math-eq.", show_lines=False)
-    for i in cat.values():
-        prov = "; ".join(f"#{p.record} {p.date} ({p.time})" if p.record else (p.note or "-") for p in i.provenance)
-        rel = ", ".join([*(f"+{r}" for r in i.requires), *(f"x{c}" for c in i.conflicts)]) or "-"
-        table.add_row(i.name, i.category, i.summary, prov, rel, "yes" if i.math_equivalent else "no")
-    out.print(table)
+    _print_catalogue(cat)
+
+
+def _print_catalogue(cat) -> None:
+    """The catalogue grouped by category, then the records that have no ingredient and why (history/).
+    Below 120 columns the requires/conflicts and math-equivalent columns fold into marks on the name."""
+    from remix.ingredient import CATEGORIES
+    console = Console(highlight=False, width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 160)
+    wide = console.width >= 120
+    for category in CATEGORIES:
+        members = [i for i in cat.values() if i.category == category]
+        if not members:
+            continue
+        table = Table(title=f"{category} ({len(members)})", title_justify="left", show_lines=False, expand=True)
+        table.add_column("name", no_wrap=True)
+        table.add_column("records", ratio=1)
+        table.add_column("summary", ratio=3 if wide else 2)
+        if wide:
+            table.add_column("requires / conflicts", ratio=1)
+            table.add_column("math-eq.", no_wrap=True)
+        for i in members:
+            records = " ".join(f"#{p.record}" if p.record else "remixed" for p in i.provenance)
+            rel = "; ".join(part for part in (
+                "requires " + ", ".join(i.requires) if i.requires else "",
+                "conflicts with " + ", ".join(i.conflicts) if i.conflicts else "") if part)
+            if wide:
+                table.add_row(i.name, records, i.summary, rel or "-", "yes" if i.math_equivalent else "no")
+            else:
+                name = i.name + (" =" if i.math_equivalent else "")
+                summary = i.summary + (f" ({rel})" if rel else "")
+                table.add_row(name, records, summary)
+        console.print(table)
+    console.print(f"{len(cat)} ingredients" + ("" if wide else "; '=' after a name: the same math (systems)"))
+    _print_records_without(console)
+
+
+def _print_records_without(console: Console) -> None:
+    from rich.text import Text
+    try:
+        from history.data import default_history
+        history = default_history()
+    except Exception as exc:   # the history is optional here: say why it is not shown
+        console.print(Text(f"(records without an ingredient not shown: {exc})", style="yellow"))
+        return
+    none = [r for r in history.records if not r.ingredients]
+    part = [r for r in history.records if r.ingredients and r.missing]
+    table = Table(title=f"Records without an ingredient, and why ({len(none)})", title_justify="left",
+                  expand=True)
+    table.add_column("#", justify="right", no_wrap=True)
+    table.add_column("record", ratio=1)
+    table.add_column("why no ingredient", ratio=2)
+    for r in none:
+        table.add_row(r.key, r.description, Text(r.reason or "no reason given", style="" if r.reason else "red"))
+    console.print(table)
+    for r in part:
+        console.print(Text(f"#{r.key} is covered in part; missing: {r.missing}", style="yellow"))
 
 
 def _mount() -> None:

@@ -20,7 +20,7 @@ import git
 import pytest
 from typer.testing import CliRunner
 
-from history.catalogue import Catalogue
+from history.catalogue import Catalogue, read_catalogue
 from history.cli import app
 from history.data import CATEGORIES, default_history, load
 from history.errors import HistoryError
@@ -293,7 +293,7 @@ def test_records_toml_facts():
     assert "document_mask" in r12.ingredients and "document masking" in r12.eval_protocol_change
     assert "evaluation protocol" in r12.categories
     assert set(h.get(5).ingredients) == {"padded_vocab", "relu2", "zero_init_projections", "qk_norm", "wide_heads"}
-    assert h.get(26).ingredients == ("bos_aligned",)
+    assert h.get(26).ingredients == ("bos_aligned", "longer_cooldown")   # and the cooldown 0.4 → 0.45
     assert "logit_softcap" in h.get("21 (3.014)").ingredients
     assert h.get("21 (2.997)").eval_protocol_change.startswith("Timing rule change")
     # Where the script chain is not linear (records.md), the diff base says so.
@@ -543,3 +543,65 @@ def test_plot_writes_png_and_svg(tmp_path):
     assert "#12" in svg and "#3" in svg and "#26" not in svg      # labels only where the catalogue has ingredients
     with pytest.raises(ValueError):
         plot_records([], h.baselines, set(), tmp_path)
+
+
+# ---- every record accounted for (issue #16) ---------------------------------------------------------
+
+def test_every_numbered_record_has_ingredients_or_a_reason():
+    h, cat = default_history(), read_catalogue()
+    assert cat.error is None
+    for r in h.records:
+        assert r.ingredients or r.reason, f"#{r.key} has neither ingredients nor a reason"
+        assert all(n in cat for n in r.ingredients), (r.key, [n for n in r.ingredients if n not in cat])
+        assert r.coverage(cat.names) in ("all", "part", "none")
+    assert {r.key for r in h.records if r.reason} == {"1", "6", "7", "21 (2.997)", "22", "23", "24", "25", "44",
+                                                       "65", "66", "69", "71"}
+    assert h.get(21).coverage(cat.names) == "part" and "393,216" in h.get(21).missing
+
+
+def test_record_ingredients_are_the_records_the_cards_cite():
+    """records.toml and the catalogue's provenance say the same thing (no overstated coverage: #9, #14)."""
+    h, cat = default_history(), read_catalogue()
+    cited: dict[str, set[str]] = {}
+    for name, keys in cat.cites.items():
+        for key in keys:
+            cited.setdefault(h.get(key).key, set()).add(name)
+    for r in h.records:
+        assert set(r.ingredients) == cited.get(r.key, set()), r.key
+    assert {"value_residual", "x0_mixing", "logit_softcap", "muon_momentum_warmup"} == set(h.get(9).ingredients)
+    assert "value_embeds" in h.get(14).ingredients
+
+
+def test_a_reason_beside_ingredients_is_an_error(tmp_path):
+    path = tmp_path / "r.toml"
+    path.write_text('[[record]]\nnumber = 1\ndate = "2024-05-28"\ntime = "45 minutes"\ntime_s = 2700.0\n'
+                    'description = "x"\ncategories = ["baseline"]\ningredients = ["rope"]\nreason = "why"\n')
+    with pytest.raises(HistoryError, match="key 'reason': a record with ingredients needs no reason"):
+        load(path)
+
+
+def test_history_json_lists_every_record_with_ingredients_or_reason():
+    import json
+    result = CliRunner().invoke(app, ["--json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)
+    assert len(rows) == 91 and [r["number"] for r in rows if not r["variant"]] == list(range(1, 90))
+    for r in rows:
+        assert r["ingredients"] or r["reason"], r["key"]
+    by = {r["key"]: r for r in rows}
+    assert by["7"]["reason"].startswith("PyTorch upgrade") and by["7"]["coverage"] == "none"
+    assert by["21 (2.997)"]["reason"].startswith("timing rule")
+    assert {"name": "value_embeds", "in_catalogue": True} in by["14"]["ingredients"]
+
+
+def test_history_reads_at_80_columns():
+    result = CliRunner().invoke(app, [], env={"COLUMNS": "80", "NO_COLOR": "1"})
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    text = result.output
+    for name in ("zero_init_projections", "muon_momentum_warmup", "partitioned_hyperconnections"):
+        assert name in text                                   # names are never cut
+    row7 = next(line for line in lines if line.startswith("│ ") and line.split("│")[1].strip() == "7")
+    assert "PyTorch upgrade" in row7 and "none" in row7
+    assert "0 unaccounted for" in " ".join(text.split())
