@@ -39,7 +39,7 @@ def parse_set(item: str) -> tuple[str, Any]:
     return path.strip(), value
 
 
-def run_options(seed, scale, steps, sets, device, results, target=None) -> RunOptions:
+def run_options(seed, scale, steps, sets, device, results, target=None, world=None) -> RunOptions:
     if scale not in (None, "tiny"):
         fail(f"--scale {scale!r}: expected tiny")
     if seed is not None and seed < 0:
@@ -55,7 +55,7 @@ def run_options(seed, scale, steps, sets, device, results, target=None) -> RunOp
     if target is not None and target <= 0:
         fail(f"--target {target}: expected a positive val loss")
     return RunOptions(seed=seed, scale=scale, steps=steps, sets=tuple(parse_set(s) for s in sets), device=device,
-                      results=str(results), world=int(os.environ.get("WORLD_SIZE", "1")), target=target)
+                      results=str(results), world=world or int(os.environ.get("WORLD_SIZE", "1")), target=target)
 
 
 def load(path: Path) -> Recipe:
@@ -86,8 +86,53 @@ LogEvery = typer.Option(25, "--log-every", help="Steps between progress reports:
 Quiet = typer.Option(False, "--quiet", help="No progress bar or progress lines (run lines still print).")
 TensorBoard = typer.Option(None, "--tensorboard", help="Write TensorBoard event files under this directory, one "
                                                      "subdirectory per run (pip install 'remix\\[tensorboard]').")
+Gpus = typer.Option(1, "--gpus", help="Processes per node for one run: one per GPU, or CPU processes (gloo) with "
+                                      "--device cpu. Above 1, remix starts torchrun itself.")
+Nodes = typer.Option(1, "--nodes", help="Nodes for one run (start the same command on each, with its --node-rank).")
+NodeRank = typer.Option(0, "--node-rank", help="This node's index, 0..nodes-1.")
+Master = typer.Option(None, "--master", help="ADDR:PORT of node 0 (needed with --nodes above 1).")
 WandB = typer.Option(None, "--wandb", help="Log each run to this Weights & Biases project "
                                            "(pip install 'remix\\[wandb]'; `wandb login` or WANDB_MODE=offline).")
+
+
+def check_launch(gpus, nodes, node_rank, master, device):
+    from remix.launch import Launch, LaunchError, check
+    try:
+        return check(Launch(gpus, nodes, node_rank, master), device)
+    except LaunchError as e:
+        fail(str(e))
+
+
+def launch_world(launch) -> int | None:
+    """The processes the run will have: the launch's when remix starts torchrun, else torchrun's own."""
+    from remix.launch import inside_torchrun
+    return None if inside_torchrun() is not None or not launch.wanted else launch.world
+
+
+def relaunch_if_asked(launch, recipe: Recipe, options: RunOptions) -> None:
+    """With --gpus/--nodes and no torchrun around: check the recipe at the launch's world (a batch that cannot
+    be split is refused here, before any process starts), then run this command under torchrun and exit
+    with its status."""
+    from remix.launch import inside_torchrun, relaunch, rendezvous_hint
+    if not launch.wanted or inside_torchrun() is not None:
+        return
+    from remix.runner import resolve_spec
+    try:
+        resolve_spec(recipe, options)
+    except RecipeError as e:
+        fail(str(e))
+    argv = sys.argv[1:]
+    start = next((i for i, a in enumerate(argv) if a in ("run", "ablate")), None)
+    if start is None:
+        fail("--gpus/--nodes start torchrun with this command line, which is not a `remix run` or `remix ablate`")
+    where = f"{launch.nodes} node(s) × {launch.gpus}" if launch.nodes > 1 else f"{launch.gpus}"
+    out.print(f"torchrun: {where} process(es)" + (f", this is node {launch.node_rank}" if launch.nodes > 1 else ""),
+              highlight=False)
+    code = relaunch(launch, argv[start:])
+    if code not in (0, 1, 130):   # 2: the ranks said why; anything else is torchrun's (a rank crashed, no rendezvous)
+        err.print(f"[red]error:[/red] torchrun exited with status {code}; if no rank started training, "
+                  f"{rendezvous_hint(launch)}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
 
 
 def make_watch(log_every: int, quiet: bool, tensorboard: Optional[Path], wandb: Optional[str]):
@@ -108,12 +153,15 @@ def run(recipe: Path = typer.Argument(..., help="A recipe TOML file."), seed: Op
         prefixes: bool = typer.Option(False, "--prefixes", help="Train the base, then each prefix of the order."),
         seeds: int = Seeds, target: Optional[float] = Target, ttt: str = TTT, tol: float = Tol,
         executor: str = Executor, log_every: int = LogEvery, quiet: bool = Quiet,
-        tensorboard: Optional[Path] = TensorBoard, wandb: Optional[str] = WandB):
+        tensorboard: Optional[Path] = TensorBoard, wandb: Optional[str] = WandB, gpus: int = Gpus,
+        nodes: int = Nodes, node_rank: int = NodeRank, master: Optional[str] = Master):
     """Train a recipe (or each prefix of its order) and write one record per run.
 
     Exit status 1 when a run diverged, was unstable, failed or is being trained by another process."""
-    options = run_options(seed, scale, steps, set_, device, out_dir, target)
+    launch = check_launch(gpus, nodes, node_rank, master, device)
+    options = run_options(seed, scale, steps, set_, device, out_dir, target, world=launch_world(launch))
     watch = make_watch(log_every, quiet, tensorboard, wandb)
+    relaunch_if_asked(launch, load(recipe), options)
     execute(load(recipe), options, kind="prefixes" if prefixes else "single", seeds=seeds, force=force,
             ttt=ttt, tol=tol, executor=executor, watch=watch)
 
@@ -127,11 +175,14 @@ def ablate(recipe: Path = typer.Argument(..., help="A recipe TOML file."),
            out_dir: Path = Out, device: Optional[str] = Device, set_: list[str] = Sets, force: bool = Force,
            seeds: int = Seeds, target: Optional[float] = Target, ttt: str = TTT, tol: float = Tol,
            executor: str = Executor, log_every: int = LogEvery, quiet: bool = Quiet,
-           tensorboard: Optional[Path] = TensorBoard, wandb: Optional[str] = WandB):
+           tensorboard: Optional[Path] = TensorBoard, wandb: Optional[str] = WandB, gpus: int = Gpus,
+           nodes: int = Nodes, node_rank: int = NodeRank, master: Optional[str] = Master):
     """Train the recipe less (--drop) or plus (--add) ingredients, or leave each out in turn (--each).
 
     Exit status 1 when a run diverged, was unstable, failed or is being trained by another process."""
-    options = run_options(seed, scale, steps, set_, device, out_dir, target)
+    launch = check_launch(gpus, nodes, node_rank, master, device)
+    options = run_options(seed, scale, steps, set_, device, out_dir, target, world=launch_world(launch))
+    relaunch_if_asked(launch, load(recipe), options)
     sweep_args = dict(seeds=seeds, force=force, ttt=ttt, tol=tol, executor=executor,
                       watch=make_watch(log_every, quiet, tensorboard, wandb))
     base = load(recipe)

@@ -27,6 +27,7 @@ def execute(recipe: Recipe, options: RunOptions, *, kind: str, seeds: int, force
             executor: str, watch: Any, out: Any, fail: Any) -> None:
     """`out`: the rich console; `fail(message, code)`: prints the error and exits."""
     from remix.data import DataError
+    from remix.distributed import DistributedError
     from remix.executors import ExecutorError
     from remix.lock import RunLocked
     from remix.outdir import OutputError, writable_dir
@@ -43,6 +44,7 @@ def execute(recipe: Recipe, options: RunOptions, *, kind: str, seeds: int, force
     try:
         if kind == "single" and seeds == 1 and ttt == "cheap" and executor != "per-gpu":
             plan = plan_run(recipe, options)
+            console.fitted(plan)
             done = None if force else store.finished(plan.identity)
             if done is not None:
                 console.line(console.single_head(plan), "reused", done)
@@ -63,10 +65,12 @@ def execute(recipe: Recipe, options: RunOptions, *, kind: str, seeds: int, force
         else:
             from remix.sweep import plan_sweep, run_sweep
             sweep = plan_sweep(recipe, kind=kind, seeds=seeds, options=options)
+            if sweep.plans:
+                console.fitted(sweep.plans[0])
             out.print(f"sweep {sweep.id}: {len(sweep.plans)} runs ({kind}, {seeds} seed(s))", highlight=False)
             results = run_sweep(sweep, store, executor=executor, force=force, watch=watch, on_event=console,
                                 preflight=preflight)
-    except (RecipeError, DataError, SweepError, ExecutorError, OutputError) as e:
+    except (RecipeError, DataError, SweepError, ExecutorError, OutputError, DistributedError) as e:
         fail(str(e), 2)
     except RunLocked as e:
         fail(str(e), 1)
@@ -109,6 +113,11 @@ class RunConsole:
     def single_head(plan: Any) -> str:
         return escape(f"{plan.recipe.name} · {_label(plan.variant, plan.recipe.name)} · seed {plan.seed} · "
                       f"{_steps(plan)} steps")
+
+    def fitted(self, plan: Any) -> None:
+        """Says when the device batch was lowered to split the step over the devices (remix.batch)."""
+        for path, note in plan.fitted.items():
+            self.print(f"[yellow]{escape(path)}[/yellow] {escape(note)}")
 
     def single_start(self, plan: Any) -> None:
         self.print(f"{self.single_head(plan)}: training")

@@ -82,9 +82,13 @@ def validate_spec(spec: Spec, *, world: int = 1) -> None:
             raise SpecError(f"{path}.lr", f"{path}.lr must be ≥ 0, got {g.lr}")
     per_micro = world * t.device_batch * t.seq_len
     if t.tokens_per_step % per_micro:
+        # remix.batch has lowered the device batch where any smaller one splits the step: none does
         raise SpecError("train.tokens_per_step",
                         f"train.tokens_per_step = {t.tokens_per_step} does not divide into {world} device(s) × "
-                        f"{t.device_batch} sequences × {t.seq_len} tokens = {per_micro} per micro-step")
+                        f"{t.device_batch} sequences × {t.seq_len} tokens = {per_micro} per micro-step, and no "
+                        f"smaller device batch splits it (it must be a multiple of {world} device(s) × "
+                        f"{t.seq_len} tokens = {world * t.seq_len}); change train.tokens_per_step, train.seq_len "
+                        f"or the device count")
     _check_stages(spec, world)
     eval_seq, eval_batch = e.seq_len or t.seq_len, e.device_batch or t.device_batch
     if e.tokens % (world * eval_batch * eval_seq):
