@@ -143,7 +143,13 @@ def variant_identity(recipe: Recipe, options: RunOptions, spec: Spec, data: str)
 
 
 def without_steps(spec: dict) -> dict:
-    return {**spec, "train": {k: v for k, v in (spec.get("train") or {}).items() if k != "steps"}}
+    # The base gradient sync is left out too: specs from before the slot existed train the same thing, and
+    # their records keep their variant.
+    return {**spec, "train": {k: v for k, v in (spec.get("train") or {}).items()
+                              if k != "steps" and not (k == "grad_sync" and v == BASE_GRAD_SYNC)}}
+
+
+BASE_GRAD_SYNC = {"name": "all_reduce"}
 
 
 def data_identity(source: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from remix.slots import (ACTIVATIONS, ATTENTION, HEADS, INITS, LOADERS, LOGITS, LOSSES, LR_SCHEDULES, MLPS,
                          MOMENTUM_SCHEDULES, NORMS, OPTIMIZERS, PARTS, POSITIONS, STAGES, STEP_VALUES, EVENTS,
-                         STREAMS)
+                         STREAMS, GRAD_SYNC)
 from remix.registry import RegistryError
 from remix.spec import Component, Spec, SpecError
 
@@ -70,6 +70,7 @@ def validate_spec(spec: Spec, *, world: int = 1) -> None:
         if g.every < 1:
             raise SpecError(f"optim.{name}.every", f"optim.{name}.every must be ≥ 1, got {g.every}")
     _component(LOADERS, spec.data.loader, "data.loader")
+    _component(GRAD_SYNC, t.grad_sync, "train.grad_sync")
     if not spec.optim:
         raise SpecError("optim", "optim has no groups: nothing would train")
     for name, g in spec.optim.items():
@@ -137,6 +138,7 @@ def _check_partition(spec: Spec) -> None:
 def load_components() -> None:
     """Registers the engine's and every ingredient's components."""
     import remix.data.loaders  # noqa: F401
+    import remix.grad_sync  # noqa: F401
     import remix.model  # noqa: F401
     import remix.optim  # noqa: F401
     import remix.stages  # noqa: F401
