@@ -75,7 +75,13 @@ Target = typer.Option(None, "--target", help="Target val loss (default: the reci
 TTT = typer.Option("cheap", "--ttt", help="Time-to-target for sweeps: cheap (one run per variant, slope from "
                                          "a second step count) or exact (a search over step counts).")
 Tol = typer.Option(0.02, "--tol", help="Exact mode: stop when the bracket is within this fraction of the steps.")
-Executor = typer.Option("auto", "--executor", help="auto, inprocess or per-gpu (one run per visible GPU).")
+Executor = typer.Option("auto", "--executor", help="auto, inprocess, per-gpu (one run per visible GPU) or slurm "
+                                                 "(one job per run through submitit; local jobs where no sbatch).")
+SlurmConfigFile = typer.Option(None, "--slurm-config", help="A TOML file with a [slurm] table: partition, time "
+                                                           "(minutes), gpus_per_node, nodes, account, qos, array, "
+                                                           "max_parallel, wait, cluster (slurm | local).")
+SlurmItems = typer.Option([], "--slurm", help="One Slurm parameter as KEY=VALUE, over --slurm-config "
+                                              "(repeatable), e.g. --slurm partition=gpu --slurm time=30.")
 Device = typer.Option(None, "--device", help="cpu or cuda (default: cuda when available).")
 Sets = typer.Option([], "--set", help="Override a spec path, e.g. --set optim.hidden.lr=0.04 (repeatable).")
 Force = typer.Option(False, "--force", help="Train again even if a finished record with this identity exists.")
@@ -107,6 +113,22 @@ def launch_world(launch) -> int | None:
     """The processes the run will have: the launch's when remix starts torchrun, else torchrun's own."""
     from remix.launch import inside_torchrun
     return None if inside_torchrun() is not None or not launch.wanted else launch.world
+
+
+def slurm_settings(executor: str, config: Optional[Path], items: list[str], launch):
+    """The SlurmConfig for --executor slurm (None for any other executor); its devices make the run's world."""
+    if executor != "slurm":
+        if config is not None or items:
+            fail("--slurm-config and --slurm go with --executor slurm")
+        return None
+    if launch.wanted:
+        fail("--executor slurm: give the devices per run as --slurm gpus_per_node=N --slurm nodes=M, not --gpus/--nodes")
+    from remix.executors import ExecutorError
+    from remix.slurm import load_config
+    try:
+        return load_config(config, items)
+    except ExecutorError as e:
+        fail(str(e))
 
 
 def relaunch_if_asked(launch, recipe: Recipe, options: RunOptions) -> None:
@@ -154,16 +176,19 @@ def run(recipe: Path = typer.Argument(..., help="A recipe TOML file."), seed: Op
         seeds: int = Seeds, target: Optional[float] = Target, ttt: str = TTT, tol: float = Tol,
         executor: str = Executor, log_every: int = LogEvery, quiet: bool = Quiet,
         tensorboard: Optional[Path] = TensorBoard, wandb: Optional[str] = WandB, gpus: int = Gpus,
-        nodes: int = Nodes, node_rank: int = NodeRank, master: Optional[str] = Master):
+        nodes: int = Nodes, node_rank: int = NodeRank, master: Optional[str] = Master,
+        slurm_config: Optional[Path] = SlurmConfigFile, slurm: list[str] = SlurmItems):
     """Train a recipe (or each prefix of its order) and write one record per run.
 
     Exit status 1 when a run diverged, was unstable, failed or is being trained by another process."""
     launch = check_launch(gpus, nodes, node_rank, master, device)
-    options = run_options(seed, scale, steps, set_, device, out_dir, target, world=launch_world(launch))
+    cluster = slurm_settings(executor, slurm_config, slurm, launch)
+    options = run_options(seed, scale, steps, set_, device, out_dir, target,
+                          world=cluster.world if cluster else launch_world(launch))
     watch = make_watch(log_every, quiet, tensorboard, wandb)
     relaunch_if_asked(launch, load(recipe), options)
     execute(load(recipe), options, kind="prefixes" if prefixes else "single", seeds=seeds, force=force,
-            ttt=ttt, tol=tol, executor=executor, watch=watch)
+            ttt=ttt, tol=tol, executor=cluster or executor, watch=watch)
 
 
 @app.command()
@@ -176,14 +201,17 @@ def ablate(recipe: Path = typer.Argument(..., help="A recipe TOML file."),
            seeds: int = Seeds, target: Optional[float] = Target, ttt: str = TTT, tol: float = Tol,
            executor: str = Executor, log_every: int = LogEvery, quiet: bool = Quiet,
            tensorboard: Optional[Path] = TensorBoard, wandb: Optional[str] = WandB, gpus: int = Gpus,
-           nodes: int = Nodes, node_rank: int = NodeRank, master: Optional[str] = Master):
+           nodes: int = Nodes, node_rank: int = NodeRank, master: Optional[str] = Master,
+           slurm_config: Optional[Path] = SlurmConfigFile, slurm: list[str] = SlurmItems):
     """Train the recipe less (--drop) or plus (--add) ingredients, or leave each out in turn (--each).
 
     Exit status 1 when a run diverged, was unstable, failed or is being trained by another process."""
     launch = check_launch(gpus, nodes, node_rank, master, device)
-    options = run_options(seed, scale, steps, set_, device, out_dir, target, world=launch_world(launch))
+    cluster = slurm_settings(executor, slurm_config, slurm, launch)
+    options = run_options(seed, scale, steps, set_, device, out_dir, target,
+                          world=cluster.world if cluster else launch_world(launch))
     relaunch_if_asked(launch, load(recipe), options)
-    sweep_args = dict(seeds=seeds, force=force, ttt=ttt, tol=tol, executor=executor,
+    sweep_args = dict(seeds=seeds, force=force, ttt=ttt, tol=tol, executor=cluster or executor,
                       watch=make_watch(log_every, quiet, tensorboard, wandb))
     base = load(recipe)
     if each:
@@ -211,8 +239,8 @@ def execute(recipe: Recipe, options: RunOptions, *, kind: str, seeds: int, force
         fail(f"--seeds {seeds}: expected at least 1")
     if ttt not in ("cheap", "exact"):
         fail(f"--ttt {ttt!r}: expected cheap or exact")
-    if executor not in ("auto", "inprocess", "per-gpu"):
-        fail(f"--executor {executor!r}: expected auto, inprocess or per-gpu")
+    if isinstance(executor, str) and executor not in ("auto", "inprocess", "per-gpu"):
+        fail(f"--executor {executor!r}: expected auto, inprocess, per-gpu or slurm")
     if not 0 < tol < 1:
         fail(f"--tol {tol}: expected a fraction between 0 and 1")
     from remix.cli_run import execute as carry_out

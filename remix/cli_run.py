@@ -37,12 +37,17 @@ def execute(recipe: Recipe, options: RunOptions, *, kind: str, seeds: int, force
     from remix.sweep import SweepError, SweepFailed
     store = ResultStore(options.results)
     console = RunConsole(out, store)
+    if not isinstance(executor, str):   # a remix.slurm.SlurmConfig: --executor slurm
+        from remix.slurm import Slurm
+        if ttt == "exact" and not executor.wait:
+            fail("--ttt exact with --executor slurm searches step counts from finished runs: add --slurm wait=true", 2)
+        executor = Slurm(executor)
 
     def preflight(plans: list) -> None:
         check_plans(plans)                   # the data, once for every distinct need of the sweep
         writable_dir(store.root, "--out")    # after the data: a bad recipe or dataset leaves no folder
     try:
-        if kind == "single" and seeds == 1 and ttt == "cheap" and executor != "per-gpu":
+        if kind == "single" and seeds == 1 and ttt == "cheap" and executor in ("auto", "inprocess"):
             plan = plan_run(recipe, options)
             console.fitted(plan)
             done = None if force else store.finished(plan.identity)
@@ -78,6 +83,10 @@ def execute(recipe: Recipe, options: RunOptions, *, kind: str, seeds: int, force
         fail(str(e), 1)
     except KeyboardInterrupt:
         fail("interrupted: the record says so (status interrupted); run again to redo it", 130)
+    if getattr(executor, "name", None) == "slurm" and not executor.waits:
+        out.print(f"jobs submitted; their records land in {store.root}: `remix status --results {store.root}` "
+                  "shows them", highlight=False)
+        return
     bad = [r for r in results if r.status != "finished"]
     if bad:
         counts = ", ".join(f"{sum(r.status == s for r in bad)} {s}" for s in sorted({r.status for r in bad}))
@@ -101,6 +110,10 @@ class RunConsole:
             self.print(f"{head}: [red]failed[/red]: {escape(str(detail).splitlines()[0])}")
         elif kind == "held":
             self.print(f"{head}: [yellow]not trained here[/yellow]: {escape(str(detail))}")
+        elif kind == "submitted":
+            self.print(f"{head}: submitted as {escape(str(detail))}")
+        elif kind == "queued":
+            self.print(f"{head}: [cyan]{escape(str(detail))}[/cyan]")
 
     @staticmethod
     def sweep_head(task: Any) -> str:

@@ -60,11 +60,11 @@ def check(launch: Launch, device: str | None) -> Launch:
             raise LaunchError(f"--gpus {launch.gpus} --nodes {launch.nodes} make {launch.world} processes, but this "
                               f"torchrun started WORLD_SIZE={running}; leave the flags out under torchrun")
         return launch
-    if device == "cpu":
-        return launch   # --gpus counts CPU processes
+    if device == "cpu" or not launch.wanted:
+        return launch   # --gpus counts CPU processes; one process runs wherever --device says
     import torch
     present = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    if present == 0 and launch.wanted:
+    if present == 0:
         raise LaunchError(f"--gpus {launch.gpus}: no GPU is visible here; add --device cpu to run {launch.gpus} "
                           "CPU processes (gloo) instead")
     if launch.gpus > present:

@@ -3,6 +3,7 @@ device batch lowered to split the step) equals one process with 2-step accumulat
 before any process starts."""
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -31,8 +32,9 @@ def test_gpus_two_on_cpu_equals_one_process_with_accumulation(tmp_path):
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:] + proc.stdout[-3000:]
     assert "torchrun: 2 process(es)" in proc.stdout and "lowered from 8 to 4" in proc.stdout
+    # one thread, as torchrun gives each of its processes: on a shared 2-core machine two threads contend
     proc = subprocess.run([sys.executable, "-m", "remix", *ARGS, "--set", "train.device_batch=4", "--out", str(one)],
-                          cwd=ROOT, capture_output=True, text=True)
+                          cwd=ROOT, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert proc.returncode == 0, proc.stderr[-3000:]
     (n2, b2, losses2), (n1, b1, losses1) = val_losses(two), val_losses(one)
     assert (n2, n1, b2, b1) == (2, 1, 4, 4) and len(losses1) == 3
