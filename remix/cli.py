@@ -101,12 +101,24 @@ WandB = typer.Option(None, "--wandb", help="Log each run to this Weights & Biase
                                            "(pip install 'remix\\[wandb]'; `wandb login` or WANDB_MODE=offline).")
 
 
-def check_launch(gpus, nodes, node_rank, master, device):
+def check_launch(gpus, nodes, node_rank, master, device, executor="auto"):
     from remix.launch import Launch, LaunchError, check
+    launch = Launch(gpus, nodes, node_rank, master)
+    if launch.wanted and executor == "per-gpu":
+        fail(f"--gpus {gpus} trains each run over {launch.world} processes; --executor per-gpu gives each run one GPU: "
+             "choose one")
     try:
-        return check(Launch(gpus, nodes, node_rank, master), device)
+        return check(launch, device)
     except LaunchError as e:
         fail(str(e))
+
+
+def job_device(options: RunOptions, cluster) -> RunOptions:
+    """A Slurm job with GPUs trains on them, wherever the sweep is planned (a login node has none)."""
+    from dataclasses import replace
+    if cluster is not None and cluster.gpus_per_node > 0 and options.device is None:
+        return replace(options, device="cuda")
+    return options
 
 
 def launch_world(launch) -> int | None:
@@ -126,9 +138,16 @@ def slurm_settings(executor: str, config: Optional[Path], items: list[str], laun
     from remix.executors import ExecutorError
     from remix.slurm import load_config
     try:
-        return load_config(config, items)
+        cluster = load_config(config, items)
     except ExecutorError as e:
         fail(str(e))
+    if cluster.target == "local" and cluster.gpus_per_node > 0:
+        import torch
+        if torch.cuda.device_count() < cluster.gpus_per_node:
+            fail(f"--executor slurm: no sbatch here, so jobs run on this machine (submitit's local executor), which has "
+                 f"{torch.cuda.device_count()} GPU(s) for gpus_per_node = {cluster.gpus_per_node}; --slurm "
+                 "gpus_per_node=0 runs CPU jobs")
+    return cluster
 
 
 def relaunch_if_asked(launch, recipe: Recipe, options: RunOptions) -> None:
@@ -181,10 +200,10 @@ def run(recipe: Path = typer.Argument(..., help="A recipe TOML file."), seed: Op
     """Train a recipe (or each prefix of its order) and write one record per run.
 
     Exit status 1 when a run diverged, was unstable, failed or is being trained by another process."""
-    launch = check_launch(gpus, nodes, node_rank, master, device)
+    launch = check_launch(gpus, nodes, node_rank, master, device, executor)
     cluster = slurm_settings(executor, slurm_config, slurm, launch)
-    options = run_options(seed, scale, steps, set_, device, out_dir, target,
-                          world=cluster.world if cluster else launch_world(launch))
+    options = job_device(run_options(seed, scale, steps, set_, device, out_dir, target,
+                                     world=cluster.world if cluster else launch_world(launch)), cluster)
     watch = make_watch(log_every, quiet, tensorboard, wandb)
     relaunch_if_asked(launch, load(recipe), options)
     execute(load(recipe), options, kind="prefixes" if prefixes else "single", seeds=seeds, force=force,
@@ -206,10 +225,10 @@ def ablate(recipe: Path = typer.Argument(..., help="A recipe TOML file."),
     """Train the recipe less (--drop) or plus (--add) ingredients, or leave each out in turn (--each).
 
     Exit status 1 when a run diverged, was unstable, failed or is being trained by another process."""
-    launch = check_launch(gpus, nodes, node_rank, master, device)
+    launch = check_launch(gpus, nodes, node_rank, master, device, executor)
     cluster = slurm_settings(executor, slurm_config, slurm, launch)
-    options = run_options(seed, scale, steps, set_, device, out_dir, target,
-                          world=cluster.world if cluster else launch_world(launch))
+    options = job_device(run_options(seed, scale, steps, set_, device, out_dir, target,
+                                     world=cluster.world if cluster else launch_world(launch)), cluster)
     relaunch_if_asked(launch, load(recipe), options)
     sweep_args = dict(seeds=seeds, force=force, ttt=ttt, tol=tol, executor=cluster or executor,
                       watch=make_watch(log_every, quiet, tensorboard, wandb))

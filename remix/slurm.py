@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 import shutil
 import tomllib
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -162,6 +162,11 @@ class TrainJob:
         import submitit
         if int(os.environ.get("SUBMITIT_LOCAL_NTASKS", os.environ.get("SLURM_NTASKS", "1"))) > 1:
             submitit.helpers.TorchDistributedEnvironment().export()   # RANK, WORLD_SIZE, MASTER_ADDR …
+        hardware = task.plan.hardware
+        if hardware.get("device") == "cuda":
+            import torch
+            if torch.cuda.is_available():   # planned on a login node: the record names the GPU it ran on
+                hardware["device_name"] = torch.cuda.get_device_name(0)
         result = _execute(load_callable(self.execute), task, ResultStore(root), force)
         return getattr(result, "status", "done")
 
@@ -251,7 +256,3 @@ class Slurm:
     @property
     def waits(self) -> bool:
         return self.config.wait
-
-
-def describe(config: SlurmConfig) -> dict:
-    return {k: v for k, v in asdict(config).items() if v is not None}

@@ -64,6 +64,7 @@ def test_device_batch_is_lowered_only_as_far_as_needed():
     (["--nodes", "2", "--node-rank", "2", "--master", "h:1", "--device", "cpu"], "--node-rank 2: expected 0..1"),
     (["--gpus", "2", "--master", "nohost", "--device", "cpu"], "--master 'nohost': expected ADDR:PORT"),
     (["--gpus", "3", "--device", "cpu"], "no smaller device batch splits it"),
+    (["--gpus", "2", "--device", "cpu", "--executor", "per-gpu"], "--executor per-gpu gives each run one GPU"),
 ])
 def test_launch_errors_come_before_any_process(tmp_path, args, message):
     import torch

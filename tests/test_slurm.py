@@ -98,3 +98,10 @@ def test_slurm_settings_from_a_file_and_flags(tmp_path):
     assert res.exit_code == 2 and "slurm nodes = 0: expected at least 1" in res.output
     res = runner.invoke(app, ["run", str(RECIPES / "smoke.toml"), "--slurm", "nodes=2"])
     assert res.exit_code == 2 and "go with --executor slurm" in res.output
+    res = runner.invoke(app, ["run", str(RECIPES / "smoke.toml"), "--executor", "slurm", "--gpus", "2",
+                                       "--device", "cpu"])
+    assert res.exit_code == 2 and "not --gpus/--nodes" in res.output
+    import torch
+    if not torch.cuda.is_available():
+        res = runner.invoke(app, ["run", str(RECIPES / "smoke.toml"), "--executor", "slurm", "--slurm", "cluster=local"])
+        assert res.exit_code == 2 and "gpus_per_node=0 runs CPU jobs" in " ".join(res.output.split())
