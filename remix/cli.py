@@ -270,13 +270,17 @@ def execute(recipe: Recipe, options: RunOptions, *, kind: str, seeds: int, force
 @app.command()
 def show(recipe: Path = typer.Argument(..., help="A recipe TOML file."), scale: Optional[str] = Scale,
          steps: Optional[int] = Steps, set_: list[str] = Sets,
-         drop: list[str] = typer.Option([], "--drop", help="Show the recipe less this ingredient.")):
+         drop: list[str] = typer.Option([], "--drop", help="Show the recipe less this ingredient."),
+         devices: int = typer.Option(1, "--gpus", help="Resolve for this many devices (the device batch is fitted "
+                                                      "to them; the split of each step is shown).")):
     """The resolved spec (each field and what set it), the ingredients, sizes and data; trains nothing."""
     from remix.model import build_model, padded_vocab
     from remix.runner import resolve_spec
     from remix.scale import SCALE_TARGETS
     from remix.trainer import accumulation
-    options = run_options(None, scale, steps, set_, None, "results")
+    if devices < 1:
+        fail(f"--gpus {devices}: expected at least 1")
+    options = run_options(None, scale, steps, set_, None, "results", world=devices if devices > 1 else None)
     r = load(recipe)
     try:
         r = r.drop(*drop) if drop else r

@@ -88,3 +88,11 @@ def test_process_group_failure_says_what_to_check(monkeypatch):
     monkeypatch.setenv("REMIX_DIST_TIMEOUT_S", "2")
     with pytest.raises(DistributedError, match="gloo process group did not form.*Check that every rank can reach"):
         setup("cpu")
+
+
+def test_show_resolves_for_the_devices_asked():
+    res = runner.invoke(app, ["show", str(RECIPES / "smoke.toml"), "--gpus", "2"])
+    text = " ".join(res.output.split())
+    assert res.exit_code == 0, res.output
+    assert "tokens per step: 2,048 = 2 device(s) × 1 micro-step(s) × 4 × 256" in text
+    assert "fit to the devices: lowered from 8 to 4" in text
