@@ -39,7 +39,7 @@ def parse_set(item: str) -> tuple[str, Any]:
     return path.strip(), value
 
 
-def run_options(seed, scale, steps, sets, device, results, target=None) -> RunOptions:
+def run_options(seed, scale, steps, sets, device, results, target=None, world=None) -> RunOptions:
     if scale not in (None, "tiny"):
         fail(f"--scale {scale!r}: expected tiny")
     if seed is not None and seed < 0:
@@ -55,7 +55,7 @@ def run_options(seed, scale, steps, sets, device, results, target=None) -> RunOp
     if target is not None and target <= 0:
         fail(f"--target {target}: expected a positive val loss")
     return RunOptions(seed=seed, scale=scale, steps=steps, sets=tuple(parse_set(s) for s in sets), device=device,
-                      results=str(results), world=int(os.environ.get("WORLD_SIZE", "1")), target=target)
+                      results=str(results), world=world or int(os.environ.get("WORLD_SIZE", "1")), target=target)
 
 
 def load(path: Path) -> Recipe:
@@ -75,7 +75,13 @@ Target = typer.Option(None, "--target", help="Target val loss (default: the reci
 TTT = typer.Option("cheap", "--ttt", help="Time-to-target for sweeps: cheap (one run per variant, slope from "
                                          "a second step count) or exact (a search over step counts).")
 Tol = typer.Option(0.02, "--tol", help="Exact mode: stop when the bracket is within this fraction of the steps.")
-Executor = typer.Option("auto", "--executor", help="auto, inprocess or per-gpu (one run per visible GPU).")
+Executor = typer.Option("auto", "--executor", help="auto, inprocess, per-gpu (one run per visible GPU) or slurm "
+                                                 "(one job per run through submitit; local jobs where no sbatch).")
+SlurmConfigFile = typer.Option(None, "--slurm-config", help="A TOML file with a [slurm] table: partition, time "
+                                                           "(minutes), gpus_per_node, nodes, account, qos, array, "
+                                                           "max_parallel, wait, cluster (slurm | local).")
+SlurmItems = typer.Option([], "--slurm", help="One Slurm parameter as KEY=VALUE, over --slurm-config "
+                                              "(repeatable), e.g. --slurm partition=gpu --slurm time=30.")
 Device = typer.Option(None, "--device", help="cpu or cuda (default: cuda when available).")
 Sets = typer.Option([], "--set", help="Override a spec path, e.g. --set optim.hidden.lr=0.04 (repeatable).")
 Force = typer.Option(False, "--force", help="Train again even if a finished record with this identity exists.")
@@ -86,8 +92,88 @@ LogEvery = typer.Option(25, "--log-every", help="Steps between progress reports:
 Quiet = typer.Option(False, "--quiet", help="No progress bar or progress lines (run lines still print).")
 TensorBoard = typer.Option(None, "--tensorboard", help="Write TensorBoard event files under this directory, one "
                                                      "subdirectory per run (pip install 'remix\\[tensorboard]').")
+Gpus = typer.Option(1, "--gpus", help="Processes per node for one run: one per GPU, or CPU processes (gloo) with "
+                                      "--device cpu. Above 1, remix starts torchrun itself.")
+Nodes = typer.Option(1, "--nodes", help="Nodes for one run (start the same command on each, with its --node-rank).")
+NodeRank = typer.Option(0, "--node-rank", help="This node's index, 0..nodes-1.")
+Master = typer.Option(None, "--master", help="ADDR:PORT of node 0 (needed with --nodes above 1).")
 WandB = typer.Option(None, "--wandb", help="Log each run to this Weights & Biases project "
                                            "(pip install 'remix\\[wandb]'; `wandb login` or WANDB_MODE=offline).")
+
+
+def check_launch(gpus, nodes, node_rank, master, device, executor="auto"):
+    from remix.launch import Launch, LaunchError, check
+    launch = Launch(gpus, nodes, node_rank, master)
+    if launch.wanted and executor == "per-gpu":
+        fail(f"--gpus {gpus} trains each run over {launch.world} processes; --executor per-gpu gives each run one GPU: "
+             "choose one")
+    try:
+        return check(launch, device)
+    except LaunchError as e:
+        fail(str(e))
+
+
+def job_device(options: RunOptions, cluster) -> RunOptions:
+    """A Slurm job with GPUs trains on them, wherever the sweep is planned (a login node has none)."""
+    from dataclasses import replace
+    if cluster is not None and cluster.gpus_per_node > 0 and options.device is None:
+        return replace(options, device="cuda")
+    return options
+
+
+def launch_world(launch) -> int | None:
+    """The processes the run will have: the launch's when remix starts torchrun, else torchrun's own."""
+    from remix.launch import inside_torchrun
+    return None if inside_torchrun() is not None or not launch.wanted else launch.world
+
+
+def slurm_settings(executor: str, config: Optional[Path], items: list[str], launch):
+    """The SlurmConfig for --executor slurm (None for any other executor); its devices make the run's world."""
+    if executor != "slurm":
+        if config is not None or items:
+            fail("--slurm-config and --slurm go with --executor slurm")
+        return None
+    if launch.wanted:
+        fail("--executor slurm: give the devices per run as --slurm gpus_per_node=N --slurm nodes=M, not --gpus/--nodes")
+    from remix.executors import ExecutorError
+    from remix.slurm import load_config
+    try:
+        cluster = load_config(config, items)
+    except ExecutorError as e:
+        fail(str(e))
+    if cluster.target == "local" and cluster.gpus_per_node > 0:
+        import torch
+        if torch.cuda.device_count() < cluster.gpus_per_node:
+            fail(f"--executor slurm: no sbatch here, so jobs run on this machine (submitit's local executor), which has "
+                 f"{torch.cuda.device_count()} GPU(s) for gpus_per_node = {cluster.gpus_per_node}; --slurm "
+                 "gpus_per_node=0 runs CPU jobs")
+    return cluster
+
+
+def relaunch_if_asked(launch, recipe: Recipe, options: RunOptions) -> None:
+    """With --gpus/--nodes and no torchrun around: check the recipe at the launch's world (a batch that cannot
+    be split is refused here, before any process starts), then run this command under torchrun and exit
+    with its status."""
+    from remix.launch import inside_torchrun, relaunch, rendezvous_hint
+    if not launch.wanted or inside_torchrun() is not None:
+        return
+    from remix.runner import resolve_spec
+    try:
+        resolve_spec(recipe, options)
+    except RecipeError as e:
+        fail(str(e))
+    argv = sys.argv[1:]
+    start = next((i for i, a in enumerate(argv) if a in ("run", "ablate")), None)
+    if start is None:
+        fail("--gpus/--nodes start torchrun with this command line, which is not a `remix run` or `remix ablate`")
+    where = f"{launch.nodes} node(s) × {launch.gpus}" if launch.nodes > 1 else f"{launch.gpus}"
+    out.print(f"torchrun: {where} process(es)" + (f", this is node {launch.node_rank}" if launch.nodes > 1 else ""),
+              highlight=False)
+    code = relaunch(launch, argv[start:])
+    if code not in (0, 1, 130):   # 2: the ranks said why; anything else is torchrun's (a rank crashed, no rendezvous)
+        err.print(f"[red]error:[/red] torchrun exited with status {code}; if no rank started training, "
+                  f"{rendezvous_hint(launch)}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
 
 
 def make_watch(log_every: int, quiet: bool, tensorboard: Optional[Path], wandb: Optional[str]):
@@ -108,14 +194,20 @@ def run(recipe: Path = typer.Argument(..., help="A recipe TOML file."), seed: Op
         prefixes: bool = typer.Option(False, "--prefixes", help="Train the base, then each prefix of the order."),
         seeds: int = Seeds, target: Optional[float] = Target, ttt: str = TTT, tol: float = Tol,
         executor: str = Executor, log_every: int = LogEvery, quiet: bool = Quiet,
-        tensorboard: Optional[Path] = TensorBoard, wandb: Optional[str] = WandB):
+        tensorboard: Optional[Path] = TensorBoard, wandb: Optional[str] = WandB, gpus: int = Gpus,
+        nodes: int = Nodes, node_rank: int = NodeRank, master: Optional[str] = Master,
+        slurm_config: Optional[Path] = SlurmConfigFile, slurm: list[str] = SlurmItems):
     """Train a recipe (or each prefix of its order) and write one record per run.
 
     Exit status 1 when a run diverged, was unstable, failed or is being trained by another process."""
-    options = run_options(seed, scale, steps, set_, device, out_dir, target)
+    launch = check_launch(gpus, nodes, node_rank, master, device, executor)
+    cluster = slurm_settings(executor, slurm_config, slurm, launch)
+    options = job_device(run_options(seed, scale, steps, set_, device, out_dir, target,
+                                     world=cluster.world if cluster else launch_world(launch)), cluster)
     watch = make_watch(log_every, quiet, tensorboard, wandb)
+    relaunch_if_asked(launch, load(recipe), options)
     execute(load(recipe), options, kind="prefixes" if prefixes else "single", seeds=seeds, force=force,
-            ttt=ttt, tol=tol, executor=executor, watch=watch)
+            ttt=ttt, tol=tol, executor=cluster or executor, watch=watch)
 
 
 @app.command()
@@ -127,12 +219,18 @@ def ablate(recipe: Path = typer.Argument(..., help="A recipe TOML file."),
            out_dir: Path = Out, device: Optional[str] = Device, set_: list[str] = Sets, force: bool = Force,
            seeds: int = Seeds, target: Optional[float] = Target, ttt: str = TTT, tol: float = Tol,
            executor: str = Executor, log_every: int = LogEvery, quiet: bool = Quiet,
-           tensorboard: Optional[Path] = TensorBoard, wandb: Optional[str] = WandB):
+           tensorboard: Optional[Path] = TensorBoard, wandb: Optional[str] = WandB, gpus: int = Gpus,
+           nodes: int = Nodes, node_rank: int = NodeRank, master: Optional[str] = Master,
+           slurm_config: Optional[Path] = SlurmConfigFile, slurm: list[str] = SlurmItems):
     """Train the recipe less (--drop) or plus (--add) ingredients, or leave each out in turn (--each).
 
     Exit status 1 when a run diverged, was unstable, failed or is being trained by another process."""
-    options = run_options(seed, scale, steps, set_, device, out_dir, target)
-    sweep_args = dict(seeds=seeds, force=force, ttt=ttt, tol=tol, executor=executor,
+    launch = check_launch(gpus, nodes, node_rank, master, device, executor)
+    cluster = slurm_settings(executor, slurm_config, slurm, launch)
+    options = job_device(run_options(seed, scale, steps, set_, device, out_dir, target,
+                                     world=cluster.world if cluster else launch_world(launch)), cluster)
+    relaunch_if_asked(launch, load(recipe), options)
+    sweep_args = dict(seeds=seeds, force=force, ttt=ttt, tol=tol, executor=cluster or executor,
                       watch=make_watch(log_every, quiet, tensorboard, wandb))
     base = load(recipe)
     if each:
@@ -160,8 +258,8 @@ def execute(recipe: Recipe, options: RunOptions, *, kind: str, seeds: int, force
         fail(f"--seeds {seeds}: expected at least 1")
     if ttt not in ("cheap", "exact"):
         fail(f"--ttt {ttt!r}: expected cheap or exact")
-    if executor not in ("auto", "inprocess", "per-gpu"):
-        fail(f"--executor {executor!r}: expected auto, inprocess or per-gpu")
+    if isinstance(executor, str) and executor not in ("auto", "inprocess", "per-gpu"):
+        fail(f"--executor {executor!r}: expected auto, inprocess, per-gpu or slurm")
     if not 0 < tol < 1:
         fail(f"--tol {tol}: expected a fraction between 0 and 1")
     from remix.cli_run import execute as carry_out
@@ -174,13 +272,17 @@ def show(recipe: Path = typer.Argument(..., help="A recipe TOML file."), scale: 
          steps: Optional[int] = Steps, set_: list[str] = Sets,
          drop: list[str] = typer.Option([], "--drop", help="Show the recipe less this ingredient."),
          model_: bool = typer.Option(False, "--model", help="Also the model as built: each layer, each part "
-                                     "and its hook points, each parameter with its shape, role and optimizer group.")):
+                                     "and its hook points, each parameter with its shape, role and optimizer group."),
+         devices: int = typer.Option(1, "--gpus", help="Resolve for this many devices (the device batch is fitted "
+                                                      "to them; the split of each step is shown).")):
     """The resolved spec (each field and what set it), the ingredients, sizes and data; trains nothing."""
     from remix.model import build_model, padded_vocab
     from remix.runner import resolve_spec
     from remix.scale import SCALE_TARGETS
     from remix.trainer import accumulation
-    options = run_options(None, scale, steps, set_, None, "results")
+    if devices < 1:
+        fail(f"--gpus {devices}: expected at least 1")
+    options = run_options(None, scale, steps, set_, None, "results", world=devices if devices > 1 else None)
     r = load(recipe)
     try:
         r = r.drop(*drop) if drop else r

@@ -28,6 +28,7 @@ def execute(recipe: Recipe, options: RunOptions, *, kind: str, seeds: int, force
     """`out`: the rich console; `fail(message, code)`: prints the error and exits."""
     from remix.capability import CapabilityError
     from remix.data import DataError
+    from remix.distributed import DistributedError
     from remix.executors import ExecutorError
     from remix.lock import RunLocked
     from remix.outdir import OutputError, writable_dir
@@ -37,13 +38,19 @@ def execute(recipe: Recipe, options: RunOptions, *, kind: str, seeds: int, force
     from remix.sweep import SweepError, SweepFailed
     store = ResultStore(options.results)
     console = RunConsole(out, store)
+    if not isinstance(executor, str):   # a remix.slurm.SlurmConfig: --executor slurm
+        from remix.slurm import Slurm
+        if ttt == "exact" and not executor.wait:
+            fail("--ttt exact with --executor slurm searches step counts from finished runs: add --slurm wait=true", 2)
+        executor = Slurm(executor)
 
     def preflight(plans: list) -> None:
         check_plans(plans)                   # the data, once for every distinct need of the sweep
         writable_dir(store.root, "--out")    # after the data: a bad recipe or dataset leaves no folder
     try:
-        if kind == "single" and seeds == 1 and ttt == "cheap" and executor != "per-gpu":
+        if kind == "single" and seeds == 1 and ttt == "cheap" and executor in ("auto", "inprocess"):
             plan = plan_run(recipe, options)
+            console.fitted(plan)
             done = None if force else store.finished(plan.identity)
             if done is not None:
                 console.line(console.single_head(plan), "reused", done)
@@ -64,10 +71,12 @@ def execute(recipe: Recipe, options: RunOptions, *, kind: str, seeds: int, force
         else:
             from remix.sweep import plan_sweep, run_sweep
             sweep = plan_sweep(recipe, kind=kind, seeds=seeds, options=options)
+            if sweep.plans:
+                console.fitted(sweep.plans[0])
             out.print(f"sweep {sweep.id}: {len(sweep.plans)} runs ({kind}, {seeds} seed(s))", highlight=False)
             results = run_sweep(sweep, store, executor=executor, force=force, watch=watch, on_event=console,
                                 preflight=preflight)
-    except (RecipeError, DataError, SweepError, ExecutorError, OutputError, CapabilityError) as e:
+    except (RecipeError, DataError, SweepError, ExecutorError, OutputError, CapabilityError, DistributedError) as e:
         fail(str(e), 2)
     except RunLocked as e:
         fail(str(e), 1)
@@ -75,6 +84,10 @@ def execute(recipe: Recipe, options: RunOptions, *, kind: str, seeds: int, force
         fail(str(e), 1)
     except KeyboardInterrupt:
         fail("interrupted: the record says so (status interrupted); run again to redo it", 130)
+    if getattr(executor, "name", None) == "slurm" and not executor.waits:
+        out.print(f"jobs submitted; their records land in {store.root}: `remix status --results {store.root}` "
+                  "shows them", highlight=False)
+        return
     bad = [r for r in results if r.status != "finished"]
     if bad:
         counts = ", ".join(f"{sum(r.status == s for r in bad)} {s}" for s in sorted({r.status for r in bad}))
@@ -98,6 +111,10 @@ class RunConsole:
             self.print(f"{head}: [red]failed[/red]: {escape(str(detail).splitlines()[0])}")
         elif kind == "held":
             self.print(f"{head}: [yellow]not trained here[/yellow]: {escape(str(detail))}")
+        elif kind == "submitted":
+            self.print(f"{head}: submitted as {escape(str(detail))}")
+        elif kind == "queued":
+            self.print(f"{head}: [cyan]{escape(str(detail))}[/cyan]")
 
     @staticmethod
     def sweep_head(task: Any) -> str:
@@ -110,6 +127,11 @@ class RunConsole:
     def single_head(plan: Any) -> str:
         return escape(f"{plan.recipe.name} · {_label(plan.variant, plan.recipe.name)} · seed {plan.seed} · "
                       f"{_steps(plan)} steps")
+
+    def fitted(self, plan: Any) -> None:
+        """Says when the device batch was lowered to split the step over the devices (remix.batch)."""
+        for path, note in plan.fitted.items():
+            self.print(f"[yellow]{escape(path)}[/yellow] {escape(note)}")
 
     def single_start(self, plan: Any) -> None:
         self.print(f"{self.single_head(plan)}: training")

@@ -46,6 +46,22 @@ def status(results: Path = typer.Option(Path("results"), "--results", help="Dire
     progress.sort(key=lambda p: str(p.manifest.get("updated_at", "")))
     for p in progress:
         _print_sweep(p, show_all)
+    _print_jobs(store)
+
+
+def _print_jobs(store) -> None:
+    """The Slurm (or local submitit) jobs of --executor slurm, with the scheduler's state and the record's."""
+    from remix.slurm import JobBook, job_state
+    jobs = JobBook(store.root).read()
+    if not jobs:
+        return
+    t = Table("run", "identity", "job", "job state", "record", "requeues", "submitted", box=None, pad_edge=False)
+    for identity, e in sorted(jobs.items(), key=lambda kv: str(kv[1].get("submitted_at"))):
+        record = store.find(identity)
+        t.add_row(str(e.get("label", "")), identity, f"{e.get('cluster')} {e.get('job_id')}", job_state(e),
+                  record.status if record is not None else "-", str(e.get("requeues", 0)), str(e.get("submitted_at")))
+    out.print(f"\n[bold]jobs[/bold] (--executor slurm; logs in {JobBook(store.root).folder / 'jobs'})", highlight=False)
+    out.print(t)
 
 
 def _print_sweep(p, show_all: bool) -> None:

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 
 import torch
 import torch.distributed as dist
+
+
+class DistributedError(RuntimeError):
+    """The processes of one run could not form a process group."""
 
 
 @dataclass(frozen=True)
@@ -36,8 +41,18 @@ def setup(device: str | None) -> Dist:
         torch.cuda.set_device(local)
         device = f"cuda:{local}"
     if world > 1 and not dist.is_initialized():
-        if device.startswith("cuda"):
-            dist.init_process_group("nccl", device_id=torch.device(device))
-        else:
-            dist.init_process_group("gloo")
+        backend = "nccl" if device.startswith("cuda") else "gloo"
+        extra = {"device_id": torch.device(device)} if backend == "nccl" else {}
+        # A rank that cannot reach the others waits this long before saying so (torch's default is minutes).
+        timeout = timedelta(seconds=float(os.environ.get("REMIX_DIST_TIMEOUT_S", "600")))
+        try:
+            dist.init_process_group(backend, timeout=timeout, **extra)
+        except Exception as e:   # before any record or device time: say what to check
+            raise DistributedError(
+                f"the {backend} process group did not form (rank {rank} of {world}, master "
+                f"{os.environ.get('MASTER_ADDR', '?')}:{os.environ.get('MASTER_PORT', '?')}): {type(e).__name__}: "
+                f"{str(e).splitlines()[0] if str(e) else ''}. Check that every rank can reach the master address and "
+                f"port (firewall; on several nodes, --master is node 0's address), that every node was started "
+                f"with the same --gpus and --nodes, the same torch version, and for NCCL: NCCL_DEBUG=INFO, "
+                f"NCCL_SOCKET_IFNAME (gloo: GLOO_SOCKET_IFNAME)") from None
     return Dist(rank, world, device)

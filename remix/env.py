@@ -29,7 +29,7 @@ def software(spec=None) -> dict:
 # Modules of remix/ that cannot change what a run computes (commands, reporting, sweep planning).
 NOT_ENGINE = ("cli*.py", "stats.py", "ttt.py", "sweep.py", "executors.py", "results.py", "data/cli.py",
               "data/fineweb.py", "data/tokenize_text.py", "atomic.py", "lock.py", "outdir.py", "preflight.py",
-              "watch.py")
+              "watch.py", "launch.py", "slurm.py")
 
 
 def code_digest(spec=None) -> str:

@@ -57,11 +57,12 @@ def train_plan(plan: RunPlan, store: ResultStore, *, sweep: dict | None = None,
     main = dist.is_main
     if main:
         store.save(result)
-    trainer = Trainer(plan.spec, dataset, dist, plan.seed)
-    result.param_count = sum(p.numel() for p in trainer.model.parameters())
     previous = _sigterm_as_interrupt()
     monitor = Monitor(watch, plan, label_of(plan, sweep), main=main)
-    try:
+    requeued: SystemExit | None = None
+    try:   # from the model's build on: a signal while it builds (a scheduler's) still leaves its record
+        trainer = Trainer(plan.spec, dataset, dist, plan.seed)
+        result.param_count = sum(p.numel() for p in trainer.model.parameters())
         with monitor:
             trainer.run(result, monitor.on_progress, log_every=watch.log_every)
         result.status = "finished"
@@ -70,6 +71,9 @@ def train_plan(plan: RunPlan, store: ResultStore, *, sweep: dict | None = None,
         result.status, result.message = "diverged", str(e)
     except KeyboardInterrupt:
         result.status, result.message = "interrupted", "stopped by the user (Ctrl-C or SIGTERM)"
+    except SystemExit as e:   # submitit exits from its pre-emption/timeout signal handler once it has requeued
+        result.status, result.message = "interrupted", "pre-empted or timed out by the scheduler; its job is requeued"
+        requeued = e
     except Exception as e:   # the record says the run failed, and why; the error still reaches the caller
         result.status, result.message = "failed", f"{type(e).__name__}: {e}"
         raise
@@ -79,6 +83,8 @@ def train_plan(plan: RunPlan, store: ResultStore, *, sweep: dict | None = None,
         if main:
             store.save(result)
             monitor.finish(result)
+    if requeued is not None:
+        raise requeued   # the exit status tells submitit's local controller to start the job again
     if result.status == "interrupted":
         raise KeyboardInterrupt
     return result

@@ -208,9 +208,11 @@ def _tail(path: Path, lines: int = 15) -> str:
 
 
 def make_executor(kind: str = "auto", execute: Callable[..., Any] | str = DEFAULT_EXECUTE) -> Executor:
-    """'inprocess', 'per-gpu', or 'auto' (per-gpu when more than one GPU is visible)."""
+    """'inprocess', 'per-gpu', or 'auto' (per-gpu when more than one GPU is visible, except under torchrun:
+    there every rank trains every run of the sweep together, in its own process)."""
     if kind == "auto":
-        kind = "per-gpu" if len(visible_gpus()) > 1 else "inprocess"
+        under_torchrun = int(os.environ.get("WORLD_SIZE", "1")) > 1
+        kind = "per-gpu" if len(visible_gpus()) > 1 and not under_torchrun else "inprocess"
     if kind == "inprocess":
         return InProcess(execute)
     if kind == "per-gpu":

@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass, field, replace
 
 from remix import env
+from remix.batch import ORIGIN, fit_device_batch
 from remix.options import RunOptions
 from remix.recipe import Recipe, RecipeError, Resolved, line_of
 from remix.results import RunResult, now
@@ -38,6 +39,11 @@ class RunPlan:
     @property
     def variant(self) -> dict:
         return self.recipe.variant
+
+    @property
+    def fitted(self) -> dict[str, str]:
+        """{path: what was done} for a device batch lowered to split the step over the devices."""
+        return {p: s for p, s in self.source.items() if s.startswith(ORIGIN)}
 
 
 # More steps than anyone trains (a year at 300 ms/step): a typo or an overflow, refused before anything runs.
@@ -62,6 +68,8 @@ def resolve_spec(recipe: Recipe, options: RunOptions) -> Resolved:
         except SpecError as e:
             raise RecipeError("--set", path, str(e)) from None
         source[path] = "--set"
+    spec, fitted = fit_device_batch(spec, options.world)
+    source.update(fitted)   # what `remix show` and the run's console say about a lowered batch
     try:
         validate_spec(spec, world=options.world)
         _check_run(spec)
@@ -135,7 +143,13 @@ def variant_identity(recipe: Recipe, options: RunOptions, spec: Spec, data: str)
 
 
 def without_steps(spec: dict) -> dict:
-    return {**spec, "train": {k: v for k, v in (spec.get("train") or {}).items() if k != "steps"}}
+    # The base gradient sync is left out too: specs from before the slot existed train the same thing, and
+    # their records keep their variant.
+    return {**spec, "train": {k: v for k, v in (spec.get("train") or {}).items()
+                              if k != "steps" and not (k == "grad_sync" and v == BASE_GRAD_SYNC)}}
+
+
+BASE_GRAD_SYNC = {"name": "all_reduce"}
 
 
 def data_identity(source: str) -> str:

@@ -25,6 +25,7 @@ LOADERS = Registry("data loader")         # data.loader
 STAGES = Registry("stages")               # schedule.stages
 STEP_VALUES = Registry("step values")     # schedule.state.<name>
 EVENTS = Registry("event")                # schedule.events.<name>
+GRAD_SYNC = Registry("gradient sync")     # train.grad_sync
 
 
 def slot_components(spec) -> list[tuple[str, Registry, object]]:
@@ -38,7 +39,8 @@ def slot_components(spec) -> list[tuple[str, Registry, object]]:
     found += [(f"model.init.{kind}", INITS, getattr(m.init, kind))
               for kind in ("embed", "positions", "qkv", "attn_out", "mlp_up", "mlp_down", "head")]
     found += [("schedule.lr", LR_SCHEDULES, s.lr), ("schedule.momentum", MOMENTUM_SCHEDULES, s.momentum),
-              ("schedule.stages", STAGES, s.stages), ("data.loader", LOADERS, spec.data.loader)]
+              ("schedule.stages", STAGES, s.stages), ("data.loader", LOADERS, spec.data.loader),
+              ("train.grad_sync", GRAD_SYNC, spec.train.grad_sync)]
     found += [(f"schedule.state.{name}", STEP_VALUES, c) for name, c in s.state.items()]
     found += [(f"schedule.events.{name}", EVENTS, c) for name, c in s.events.items()]
     return found

@@ -120,6 +120,7 @@ class TrainSpec:
     compile: bool | None = None        # None: on CUDA yes, on CPU no
     untimed_steps: int = 10             # untimed steps before the clock starts; state is restored after them
     extension_steps: int = 0           # steps after the schedule's `steps` (at its final values)
+    grad_sync: Component = C("all_reduce")  # how the ranks' gradients are averaged (remix.grad_sync)
 
 
 @dataclass(frozen=True)

@@ -412,6 +412,8 @@ def sweep_progress(path: Path, manifest: dict[str, Any], store: ResultStore,
     alive = _alive(manifest.get("runner"))
     runner_start = _parse_time(str((manifest.get("runner") or {}).get("started_at", "")))
     states = []
+    from remix.slurm import JobBook, job_running
+    jobs = JobBook(store.root).read()   # runs handed to Slurm are alive while their job is
     for entry in manifest["runs"]:
         rec = store.find(str(entry.get("identity", "")))
         wall = None
@@ -425,6 +427,8 @@ def sweep_progress(path: Path, manifest: dict[str, Any], store: ResultStore,
                 # a record says running until its process writes the end; a dead runner means it never
                 # will, and one started before the live runner was left by an earlier, killed one
                 stale = alive is False or (start is not None and runner_start is not None and start < runner_start)
+                if rec.identity in jobs:
+                    stale = not job_running(jobs[rec.identity])
                 state = "interrupted" if stale else "running"
             else:
                 state = rec.status

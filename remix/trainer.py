@@ -16,8 +16,9 @@ from typing import Callable, Iterator
 import torch
 import torch.distributed as torch_dist
 
-from remix.slots import LOADERS
+from remix.slots import GRAD_SYNC, LOADERS, build
 from remix.data import Dataset, loaders  # noqa: F401  (loaders register themselves)
+from remix import grad_sync  # noqa: F401  (registers the gradient synchronisations)
 from remix.distributed import Dist
 from remix.model import build_model
 from remix.optim import Optimizers, build_optimizers
@@ -112,6 +113,8 @@ class Trainer:
             if spec.train.autocast == "bfloat16" else contextlib.nullcontext
         self.accum = accumulation(spec, dist.world)
         self.params = list(self.model.parameters())
+        # one process: nothing to synchronise; built once (its buffers and hooks), after the optimizers
+        self.grad_sync = build(GRAD_SYNC, spec.train.grad_sync, self.params, dist.world) if dist.world > 1 else None
         self.step_fn = self._make_step()
 
     def begin_step(self, step: int) -> None:
@@ -123,21 +126,23 @@ class Trainer:
     def _make_step(self) -> Callable[[int, list], torch.Tensor]:
         """The per-step function, with every choice already made."""
         forward, optim, autocast, params = self.forward, self.optim, self.autocast, self.params
-        reduce = self._grad_all_reduce if self.dist.world > 1 else None
+        sync = self.grad_sync
         clip = self.spec.train.grad_clip
         # a summed training loss (ce_sum) is reported per token, like every other run's
         summed = self.spec.model.loss.args.get("reduction", "mean") == "sum"
 
         def step(i: int, batches: list) -> torch.Tensor:
-            state, scale = self.current, 1.0 / len(batches)
+            state, scale, last = self.current, 1.0 / len(batches), len(batches) - 1
             total = None
-            for inputs, targets in batches:
+            for k, (inputs, targets) in enumerate(batches):
                 with autocast():
                     loss = forward(inputs, targets, state)
+                if sync is not None and k == last:
+                    sync.arm()   # this backward's gradients are the step's final ones
                 (loss * scale if scale != 1.0 else loss).backward()
                 total = loss.detach() if total is None else total + loss.detach()
-            if reduce is not None:
-                reduce()
+            if sync is not None:
+                sync.finish()
             if clip is not None:
                 torch.nn.utils.clip_grad_norm_(params, clip)
             optim.set_step(i)
@@ -147,12 +152,6 @@ class Trainer:
             return total if scale == 1.0 else total * scale
 
         return step
-
-    def _grad_all_reduce(self) -> None:
-        handles = [torch_dist.all_reduce(p.grad, op=torch_dist.ReduceOp.AVG, async_op=True)
-                   for p in self.params if p.grad is not None]
-        for h in handles:
-            h.wait()
 
     def warm_up(self) -> None:
         """Untimed steps on random tokens that compile every graph the run will need — the first steps, and

@@ -3,9 +3,9 @@ the global batch divides over the devices, and every parameter has an optimizer 
 
 from __future__ import annotations
 
-from remix.slots import (ACTIVATIONS, ATTENTION, EVENTS, HEADS, INITS, LINEARS, LOADERS, LOGITS, LOSSES,
-                         LR_SCHEDULES, MLPS, MOMENTUM_SCHEDULES, NORMS, OPTIMIZERS, PARTS, POSITIONS, STAGES,
-                         STEP_VALUES, STREAMS)
+from remix.slots import (ACTIVATIONS, ATTENTION, EVENTS, GRAD_SYNC, HEADS, INITS, LINEARS, LOADERS, LOGITS,
+                         LOSSES, LR_SCHEDULES, MLPS, MOMENTUM_SCHEDULES, NORMS, OPTIMIZERS, PARTS, POSITIONS,
+                         STAGES, STEP_VALUES, STREAMS)
 from remix.registry import RegistryError
 from remix.spec import Component, Spec, SpecError
 
@@ -75,6 +75,7 @@ def validate_spec(spec: Spec, *, world: int = 1) -> None:
         if g.every < 1:
             raise SpecError(f"optim.{name}.every", f"optim.{name}.every must be ≥ 1, got {g.every}")
     _component(LOADERS, spec.data.loader, "data.loader")
+    _component(GRAD_SYNC, t.grad_sync, "train.grad_sync")
     if not spec.optim:
         raise SpecError("optim", "optim has no groups: nothing would train")
     for name, g in spec.optim.items():
@@ -87,9 +88,13 @@ def validate_spec(spec: Spec, *, world: int = 1) -> None:
             raise SpecError(f"{path}.lr", f"{path}.lr must be ≥ 0, got {g.lr}")
     per_micro = world * t.device_batch * t.seq_len
     if t.tokens_per_step % per_micro:
+        # remix.batch has lowered the device batch where any smaller one splits the step: none does
         raise SpecError("train.tokens_per_step",
                         f"train.tokens_per_step = {t.tokens_per_step} does not divide into {world} device(s) × "
-                        f"{t.device_batch} sequences × {t.seq_len} tokens = {per_micro} per micro-step")
+                        f"{t.device_batch} sequences × {t.seq_len} tokens = {per_micro} per micro-step, and no "
+                        f"smaller device batch splits it (it must be a multiple of {world} device(s) × "
+                        f"{t.seq_len} tokens = {world * t.seq_len}); change train.tokens_per_step, train.seq_len "
+                        f"or the device count")
     _check_stages(spec, world)
     eval_seq, eval_batch = e.seq_len or t.seq_len, e.device_batch or t.device_batch
     if e.tokens % (world * eval_batch * eval_seq):
@@ -138,6 +143,7 @@ def _check_partition(spec: Spec) -> None:
 def load_components() -> None:
     """Registers the engine's and every ingredient's components."""
     import remix.data.loaders  # noqa: F401
+    import remix.grad_sync  # noqa: F401
     import remix.model  # noqa: F401
     import remix.optim  # noqa: F401
     import remix.stages  # noqa: F401
