@@ -1,7 +1,12 @@
 import os
 from pathlib import Path
 
-import pytest
+# One thread per test process, set before torch loads (subprocesses inherit it): the suite runs in as many
+# processes as there are cores (pytest -n auto), its tensors are small, and two processes each spinning two
+# OpenMP threads on two cores run hundreds of times slower than one thread each.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import pytest  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 RECIPES = ROOT / "recipes"
