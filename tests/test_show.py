@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from typer.testing import CliRunner
 
 from remix.cli import _mount, app
@@ -22,3 +23,10 @@ def test_show_model_lists_layers_parts_and_each_parameter_with_its_group():
     assert "11: attention" in res.output and "no attention" not in res.output
     for line in ("blocks.7.attn.qkv_w", "matrix.attn.qkv", "hidden", "head.weight"):
         assert line in res.output
+
+
+@pytest.mark.parametrize("path", sorted(RECIPES.glob("*.toml")), ids=lambda p: p.stem)
+def test_show_model_works_for_every_recipe(path):
+    res = invoke("show", str(path), "--model")
+    assert res.exit_code == 0, res.output
+    assert "total: " in res.output and " 0: " in res.output
