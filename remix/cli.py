@@ -187,6 +187,18 @@ def make_watch(log_every: int, quiet: bool, tensorboard: Optional[Path], wandb: 
     return watch
 
 
+def placed_options(recipe, seed, scale, steps, set_, device, out_dir, target, executor, gpus, nodes, node_rank,
+                   master, slurm_config, slurm):
+    """The run options on the devices asked for: checked launch flags, Slurm settings, and (when --gpus asks
+    for processes this one is not yet among) torchrun started here, which does not return."""
+    launch = check_launch(gpus, nodes, node_rank, master, device, executor)
+    cluster = slurm_settings(executor, slurm_config, slurm, launch)
+    options = job_device(run_options(seed, scale, steps, set_, device, out_dir, target,
+                                     world=cluster.world if cluster else launch_world(launch)), cluster)
+    relaunch_if_asked(launch, load(recipe), options)
+    return options, cluster
+
+
 @app.command()
 def run(recipe: Path = typer.Argument(..., help="A recipe TOML file."), seed: Optional[int] = Seed,
         scale: Optional[str] = Scale, steps: Optional[int] = Steps, out_dir: Path = Out,
@@ -200,12 +212,9 @@ def run(recipe: Path = typer.Argument(..., help="A recipe TOML file."), seed: Op
     """Train a recipe (or each prefix of its order) and write one record per run.
 
     Exit status 1 when a run diverged, was unstable, failed or is being trained by another process."""
-    launch = check_launch(gpus, nodes, node_rank, master, device, executor)
-    cluster = slurm_settings(executor, slurm_config, slurm, launch)
-    options = job_device(run_options(seed, scale, steps, set_, device, out_dir, target,
-                                     world=cluster.world if cluster else launch_world(launch)), cluster)
+    options, cluster = placed_options(recipe, seed, scale, steps, set_, device, out_dir, target, executor, gpus,
+                                      nodes, node_rank, master, slurm_config, slurm)
     watch = make_watch(log_every, quiet, tensorboard, wandb)
-    relaunch_if_asked(launch, load(recipe), options)
     execute(load(recipe), options, kind="prefixes" if prefixes else "single", seeds=seeds, force=force,
             ttt=ttt, tol=tol, executor=cluster or executor, watch=watch)
 
@@ -225,11 +234,8 @@ def ablate(recipe: Path = typer.Argument(..., help="A recipe TOML file."),
     """Train the recipe less (--drop) or plus (--add) ingredients, or leave each out in turn (--each).
 
     Exit status 1 when a run diverged, was unstable, failed or is being trained by another process."""
-    launch = check_launch(gpus, nodes, node_rank, master, device, executor)
-    cluster = slurm_settings(executor, slurm_config, slurm, launch)
-    options = job_device(run_options(seed, scale, steps, set_, device, out_dir, target,
-                                     world=cluster.world if cluster else launch_world(launch)), cluster)
-    relaunch_if_asked(launch, load(recipe), options)
+    options, cluster = placed_options(recipe, seed, scale, steps, set_, device, out_dir, target, executor, gpus,
+                                      nodes, node_rank, master, slurm_config, slurm)
     sweep_args = dict(seeds=seeds, force=force, ttt=ttt, tol=tol, executor=cluster or executor,
                       watch=make_watch(log_every, quiet, tensorboard, wandb))
     base = load(recipe)
