@@ -4,6 +4,8 @@ Run on a GPU machine from the repository root:
 
     python3 benchmarks/baselines_speed.py --data DIR --ref DIR [--steps 200] [--which M A R21] [--repeat N]
     python3 benchmarks/baselines_speed.py --ref DIR --which R21 --dry-run    # patch only, print what changed
+    python3 benchmarks/baselines_speed.py --data DIR --ref DIR --gpus 8 --which M A R21 \
+        --sync bucketed_allreduce overlap_allreduce reduce_scatter            # several GPUs (issue #18)
 
 --data: a directory with *_train_*.bin / *_val_*.bin shards (e.g. a copy of ../shared/data).
 --ref:  a directory holding train_gpt_M.py, train_gpt_A.py and train_gpt.py (record 21, upstream
@@ -18,6 +20,8 @@ schedules (lr cooldown, record 21's window warm-up) to the --steps they are give
 Prints ms/step between the two last validations (steady state, validation excluded), tokens/s, val
 losses and peak memory, side by side; with --repeat N the pairs run N times, alternating, and the
 ratio is taken between medians. --val-tokens shortens validation for speed-only repeats.
+With --gpus N both train one row per GPU per step (remix --gpus N, torchrun with N processes), and
+--sync trains remix again with each gradient-synchronisation ingredient added; tokens/s is per GPU.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 RECIPES = {"M": "recipes/muon_baseline.toml", "A": "recipes/adamw_baseline.toml", "R21": "recipes/record_21.toml"}
@@ -40,13 +45,17 @@ VAL_LINE = re.compile(r"step:(\d+)/\d+ val_loss:([\d.]+) train_time:(\d+)ms")
 PEAK = re.compile(r"peak memory allocated: (\d+) MiB")
 
 
-def run_remix(which: str, data: Path, steps: int, val_every: int, val_tokens: int, out: Path) -> dict:
-    cmd = [sys.executable, "-m", "remix", "run", RECIPES[which], "--steps", str(steps), "--force",
-           "--set", f"train.tokens_per_step={ROWS[which]}", "--set", f"eval.every={val_every}",
-           "--set", f"eval.tokens={val_tokens}",
-           "--set", f"data.source='{data}'", "--out", str(out)]
+def run_remix(which: str, data: Path, steps: int, val_every: int, val_tokens: int, out: Path, gpus: int = 1,
+              add: str | None = None) -> dict:
+    """remix's recipe with one row per GPU per step (`add`: an ingredient added, e.g. a grad-sync one)."""
+    cmd = [sys.executable, "-m", "remix", "ablate" if add else "run", RECIPES[which], "--steps", str(steps),
+           "--force", "--set", f"train.tokens_per_step={ROWS[which] * gpus}", "--set", f"eval.every={val_every}",
+           "--set", f"eval.tokens={val_tokens}", "--set", f"data.source='{data}'", "--out", str(out)]
+    cmd += ["--add", add] if add else []
+    cmd += ["--gpus", str(gpus)] if gpus > 1 else []
+    started = time.time()
     subprocess.run(cmd, check=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    record = max(out.glob(f"{Path(RECIPES[which]).stem}-*.json"), key=lambda p: p.stat().st_mtime)
+    record = max((p for p in out.glob("*.json") if p.stat().st_mtime >= started - 1), key=lambda p: p.stat().st_mtime)
     d = json.loads(record.read_text())
     vals = {p["step"]: (p["val_loss"], p["train_time_ms"]) for p in d["curve"] if p["val_loss"] is not None}
     return {"vals": vals, "peak_mib": d["peak_memory_mib"]}
@@ -91,11 +100,12 @@ def settings(text: str) -> dict[str, str]:
     return {key: rest.split("#")[0].strip() for key, rest in SETTINGS.findall(text)}
 
 
-def run_reference(which: str, ref: Path, data: Path, steps: int, val_every: int, val_tokens: int) -> dict:
+def run_reference(which: str, ref: Path, data: Path, steps: int, val_every: int, val_tokens: int,
+                  gpus: int = 1) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / SCRIPTS[which]
         script.write_text(patch_reference(ref / SCRIPTS[which], data.resolve(), steps, val_every, val_tokens))
-        proc = subprocess.run(["torchrun", "--standalone", "--nproc_per_node=1", str(script)], cwd=tmp,
+        proc = subprocess.run(["torchrun", "--standalone", f"--nproc_per_node={gpus}", str(script)], cwd=tmp,
                               capture_output=True, text=True)
         log = proc.stdout + proc.stderr
         if proc.returncode != 0:
@@ -122,11 +132,15 @@ def main() -> None:
     p.add_argument("--val-tokens", type=int, default=10485760)
     p.add_argument("--out", type=Path, default=Path(os.environ.get("OUT", "bench-out")))
     p.add_argument("--dry-run", action="store_true", help="patch the reference scripts and print their settings")
+    p.add_argument("--gpus", type=int, default=1, help="GPUs per run (remix --gpus N, torchrun N processes); "
+                   "one row per GPU per step, as the scripts")
+    p.add_argument("--sync", nargs="*", default=[], help="also train remix with each of these gradient-sync "
+                   "ingredients added (bucketed_allreduce, overlap_allreduce, reduce_scatter)")
     args = p.parse_args()
     for which in args.which:   # the scripts assert it; say so before any GPU time is spent
-        if args.val_tokens % VAL_ROWS[which]:
+        if args.val_tokens % (VAL_ROWS[which] * args.gpus):
             raise SystemExit(f"error: --val-tokens {args.val_tokens} is not a multiple of {which}'s validation "
-                             f"row ({VAL_ROWS[which]:,} tokens on one GPU)")
+                             f"row ({VAL_ROWS[which]:,} tokens) × {args.gpus} GPU(s)")
     if args.dry_run:
         for which in args.which:
             source = args.ref / SCRIPTS[which]
@@ -141,26 +155,33 @@ def main() -> None:
                 print(f"  {mark} {key}: {after[key]}")
         return
     runs: dict[str, list[dict]] = {}
+    row = {}   # tokens per GPU per step of each run name
     for which in args.which:
         for _ in range(args.repeat):
-            runs.setdefault(f"remix {which}", []).append(
-                run_remix(which, args.data, args.steps, args.val_every, args.val_tokens, args.out / "records"))
+            for add in (None, *args.sync):
+                name = f"remix {which}" + (f"+{add}" if add else "")
+                row[name] = ROWS[which]
+                runs.setdefault(name, []).append(run_remix(which, args.data, args.steps, args.val_every,
+                                                           args.val_tokens, args.out / "records", args.gpus, add))
+            row[f"reference {which}"] = ROWS[which]
             runs.setdefault(f"reference {which}", []).append(
-                run_reference(which, args.ref, args.data, args.steps, args.val_every, args.val_tokens))
+                run_reference(which, args.ref, args.data, args.steps, args.val_every, args.val_tokens, args.gpus))
     summary = {}
-    print(f"\n{'run':<13} {'ms/step':>8} {'tokens/s':>10} {'peak MiB':>9}  val loss by step")
+    print(f"\n{args.gpus} GPU(s); tokens/s per GPU")
+    print(f"{'run':<32} {'ms/step':>8} {'tokens/s':>10} {'peak MiB':>9}  val loss by step")
     for name, samples in runs.items():
         for r in samples:
             ms = steady_ms(r["vals"])
             losses = "  ".join(f"{s}: {v:.4f}" for s, (v, _) in sorted(r["vals"].items()))
-            print(f"{name:<13} {ms:>8.1f} {ROWS[name.split()[-1]] / ms * 1000:>10,.0f} {r['peak_mib'] or 0:>9,.0f}  {losses}")
-        summary[name] = [{"ms_per_step": steady_ms(r["vals"]), "peak_mib": r["peak_mib"],
+            print(f"{name:<32} {ms:>8.1f} {row[name] / ms * 1000:>10,.0f} {r['peak_mib'] or 0:>9,.0f}  {losses}")
+        summary[name] = [{"ms_per_step": steady_ms(r["vals"]), "peak_mib": r["peak_mib"], "gpus": args.gpus,
                           "val_loss": {s: v for s, (v, _) in r["vals"].items()}} for r in samples]
     for which in args.which:
-        ours = statistics.median(steady_ms(r["vals"]) for r in runs[f"remix {which}"])
         theirs = statistics.median(steady_ms(r["vals"]) for r in runs[f"reference {which}"])
-        print(f"{which}: median {ours:.1f} vs {theirs:.1f} ms/step: remix runs at {theirs / ours:.3f}x the "
-              f"reference's tokens/s ({args.repeat} run(s) each)")
+        for name in [n for n in runs if n == f"remix {which}" or n.startswith(f"remix {which}+")]:
+            ours = statistics.median(steady_ms(r["vals"]) for r in runs[name])
+            print(f"{name}: median {ours:.1f} vs {theirs:.1f} ms/step: {theirs / ours:.3f}x the reference's "
+                  f"tokens/s ({args.repeat} run(s) each)")
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "baselines_speed.json").write_text(json.dumps(summary, indent=1))
 
