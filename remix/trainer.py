@@ -147,9 +147,8 @@ class Trainer:
                 torch.nn.utils.clip_grad_norm_(params, clip)
             optim.set_step(i)
             optim.step(i)
-            if summed:
-                total = total / batches[0][1].numel()
-            return total if scale == 1.0 else total * scale
+            per = scale / batches[0][1].numel() if summed else scale   # one multiply reports the mean
+            return total if per == 1.0 else total * per
 
         return step
 
