@@ -22,6 +22,9 @@ losses and peak memory, side by side; with --repeat N the pairs run N times, alt
 ratio is taken between medians. --val-tokens shortens validation for speed-only repeats.
 With --gpus N both train one row per GPU per step (remix --gpus N, torchrun with N processes), and
 --sync trains remix again with each gradient-synchronisation ingredient added; tokens/s is per GPU.
+--also trains remix again with each set of ingredients appended (NAME or NAME+NAME+...): the systems
+ingredients of issue #15, one set per prefix, show what each is worth beside the script in the same call.
+The table is written after every run, so a call cut short by its time limit keeps what finished.
 """
 
 from __future__ import annotations
@@ -47,11 +50,12 @@ PEAK = re.compile(r"peak memory allocated: (\d+) MiB")
 
 def run_remix(which: str, data: Path, steps: int, val_every: int, val_tokens: int, out: Path, gpus: int = 1,
               add: str | None = None) -> dict:
-    """remix's recipe with one row per GPU per step (`add`: an ingredient added, e.g. a grad-sync one)."""
+    """remix's recipe with one row per GPU per step (`add`: ingredients appended, "a+b+c")."""
     cmd = [sys.executable, "-m", "remix", "ablate" if add else "run", RECIPES[which], "--steps", str(steps),
            "--force", "--set", f"train.tokens_per_step={ROWS[which] * gpus}", "--set", f"eval.every={val_every}",
            "--set", f"eval.tokens={val_tokens}", "--set", f"data.source='{data}'", "--out", str(out)]
-    cmd += ["--add", add] if add else []
+    for name in add.split("+") if add else []:
+        cmd += ["--add", name]
     cmd += ["--gpus", str(gpus)] if gpus > 1 else []
     started = time.time()
     subprocess.run(cmd, check=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
@@ -136,6 +140,8 @@ def main() -> None:
                    "one row per GPU per step, as the scripts")
     p.add_argument("--sync", nargs="*", default=[], help="also train remix with each of these gradient-sync "
                    "ingredients added (bucketed_allreduce, overlap_allreduce, reduce_scatter)")
+    p.add_argument("--also", nargs="*", default=[], help="also train remix with each of these sets of ingredients "
+                   "appended: NAME or NAME+NAME+..., for one recipe only with a prefix (M:NAME+NAME)")
     args = p.parse_args()
     for which in args.which:   # the scripts assert it; say so before any GPU time is spent
         if args.val_tokens % (VAL_ROWS[which] * args.gpus):
@@ -156,32 +162,47 @@ def main() -> None:
         return
     runs: dict[str, list[dict]] = {}
     row = {}   # tokens per GPU per step of each run name
+
+    def timed(name: str, which: str, fn) -> None:
+        started = time.time()
+        runs.setdefault(name, []).append({**fn(), "wall_s": round(time.time() - started, 1)})
+        row[name] = ROWS[which]
+        report(runs, row, args)
+
     for which in args.which:
-        for _ in range(args.repeat):
-            for add in (None, *args.sync):
-                name = f"remix {which}" + (f"+{add}" if add else "")
-                row[name] = ROWS[which]
-                runs.setdefault(name, []).append(run_remix(which, args.data, args.steps, args.val_every,
-                                                           args.val_tokens, args.out / "records", args.gpus, add))
-            row[f"reference {which}"] = ROWS[which]
-            runs.setdefault(f"reference {which}", []).append(
-                run_reference(which, args.ref, args.data, args.steps, args.val_every, args.val_tokens, args.gpus))
+        extra = [*args.sync, *(s.split(":", 1)[-1] for s in args.also if s.split(":", 1)[0] in (s, which))]
+        for _ in range(args.repeat):   # the pair first, so a call cut short still has it
+            timed(f"remix {which}", which, lambda: run_remix(which, args.data, args.steps, args.val_every,
+                                                             args.val_tokens, args.out / "records", args.gpus))
+            timed(f"reference {which}", which, lambda: run_reference(which, args.ref, args.data, args.steps,
+                                                                     args.val_every, args.val_tokens, args.gpus))
+            for add in extra:
+                timed(f"remix {which}+{add}", which, lambda: run_remix(
+                    which, args.data, args.steps, args.val_every, args.val_tokens, args.out / "records", args.gpus, add))
+
+
+def report(runs: dict[str, list[dict]], row: dict[str, int], args: argparse.Namespace) -> None:
+    """The table so far, printed and written to baselines_speed.json."""
     summary = {}
     print(f"\n{args.gpus} GPU(s); tokens/s per GPU")
-    print(f"{'run':<32} {'ms/step':>8} {'tokens/s':>10} {'peak MiB':>9}  val loss by step")
+    print(f"{'run':<32} {'ms/step':>8} {'tokens/s':>10} {'peak MiB':>9} {'wall s':>7}  val loss by step")
     for name, samples in runs.items():
         for r in samples:
             ms = steady_ms(r["vals"])
             losses = "  ".join(f"{s}: {v:.4f}" for s, (v, _) in sorted(r["vals"].items()))
-            print(f"{name:<32} {ms:>8.1f} {row[name] / ms * 1000:>10,.0f} {r['peak_mib'] or 0:>9,.0f}  {losses}")
+            print(f"{name:<32} {ms:>8.1f} {row[name] / ms * 1000:>10,.0f} {r['peak_mib'] or 0:>9,.0f} "
+                  f"{r['wall_s']:>7.0f}  {losses}")
         summary[name] = [{"ms_per_step": steady_ms(r["vals"]), "peak_mib": r["peak_mib"], "gpus": args.gpus,
-                          "val_loss": {s: v for s, (v, _) in r["vals"].items()}} for r in samples]
+                          "wall_s": r["wall_s"], "val_loss": {s: v for s, (v, _) in r["vals"].items()}}
+                         for r in samples]
     for which in args.which:
+        if f"reference {which}" not in runs:
+            continue
         theirs = statistics.median(steady_ms(r["vals"]) for r in runs[f"reference {which}"])
         for name in [n for n in runs if n == f"remix {which}" or n.startswith(f"remix {which}+")]:
             ours = statistics.median(steady_ms(r["vals"]) for r in runs[name])
             print(f"{name}: median {ours:.1f} vs {theirs:.1f} ms/step: {theirs / ours:.3f}x the reference's "
-                  f"tokens/s ({args.repeat} run(s) each)")
+                  f"tokens/s ({len(runs[name])} run(s))")
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "baselines_speed.json").write_text(json.dumps(summary, indent=1))
 

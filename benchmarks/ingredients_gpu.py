@@ -65,7 +65,8 @@ def train(adds: list[str], args: argparse.Namespace) -> dict:
         return row
     d = json.loads(record.read_text())
     row.update(status=d["status"], ms_per_step=d.get("ms_per_step"), peak_mib=d.get("peak_memory_mib"),
-               val={p["step"]: p["val_loss"] for p in d["curve"] if p["val_loss"] is not None})
+               val={p["step"]: p["val_loss"] for p in d["curve"] if p["val_loss"] is not None},
+               compilations=d.get("compilations"), segments=d.get("segments", []))
     return row
 
 
@@ -92,6 +93,8 @@ def main() -> None:
         rows[name] = train(adds, args)
         slowest = max(slowest, rows[name]["wall_s"])
         print(name, json.dumps(rows[name]), flush=True)
+        args.out.mkdir(parents=True, exist_ok=True)   # after every run: a call cut short keeps what finished
+        (args.out / "ingredients_gpu.json").write_text(json.dumps(rows, indent=1))
     base = rows.get("M", {}).get("val", {})
     print(f"\n{'variant':<28} {'ms/step':>8} {'Δ ms':>7} {'val@100':>8} {'val@200':>8} {'Δ val':>7}")
     for name, r in rows.items():
@@ -103,8 +106,12 @@ def main() -> None:
         dval = r["val"][last] - base.get(last, float("nan"))
         print(f"{name:<28} {r['ms_per_step']:>8.1f} {dms:>+7.1f} {r['val'].get(100, float('nan')):>8.4f} "
               f"{r['val'].get(200, float('nan')):>8.4f} {dval:>+7.4f}")
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "ingredients_gpu.json").write_text(json.dumps(rows, indent=1))
+    staged = {n: r for n, r in rows.items() if len(r.get("segments", [])) > len(r.get("val", {})) - 1}
+    if staged:   # runs with stages, windows or events: the clock per segment between their boundaries
+        print(f"\n{'variant':<28} {'graphs':>6}  ms/step by segment (start-end)")
+        for name, r in staged.items():
+            parts = "  ".join(f"{s['start']}-{s['end']}: {s['ms_per_step']:.1f}" for s in r["segments"])
+            print(f"{name:<28} {r.get('compilations') or 0:>6}  {parts}")
 
 
 if __name__ == "__main__":

@@ -67,6 +67,10 @@ class RunResult:
     # older than the field (the report then derives it from the spec).
     variant_id: str = ""
     nonfinite: dict[str, str] = field(default_factory=dict)   # JSON path -> "nan"/"inf"/"-inf", written as null
+    # The clock between the points where the run synchronises anyway (validations) and its stage, window and
+    # event boundaries: [{start, end, ms_per_step}], so a staged run's cost per stage can be read.
+    segments: list[dict[str, Any]] = field(default_factory=list)
+    compilations: int | None = None              # graphs dynamo compiled (one per stage and static state)
     schema: str = SCHEMA
 
     def to_dict(self) -> dict[str, Any]:

@@ -231,14 +231,31 @@ class Trainer:
                 if on_progress:
                     on_progress({"step": at, "train_loss": last_loss, "train_ms": ms})
 
+        # a stage boundary syncs too (a few per run): the clock is then known per stage
+        marks = set(self.plan.boundaries())
+        mark_step, mark_ms = 0, 0.0
+
+        def close_segment(step: int) -> None:
+            nonlocal mark_step, mark_ms
+            if step > mark_step:
+                result.segments.append({"start": mark_step, "end": step,
+                                        "ms_per_step": (train_ms - mark_ms) / (step - mark_step)})
+            mark_step, mark_ms = step, train_ms
+
         synchronize(dev)
         t0 = time.perf_counter()
         for step in range(steps + 1):
             last = step == steps
             self.begin_step(step)
+            if step in marks and not (last or step % every == 0):
+                synchronize(dev)
+                train_ms += 1000 * (time.perf_counter() - t0)
+                t0 = time.perf_counter()
+                close_segment(step)
             if last or step % every == 0:
                 synchronize(dev)
                 train_ms += 1000 * (time.perf_counter() - t0)
+                close_segment(step)
                 report_losses(wait=True)   # every copy is complete after the sync
                 last_val = self.evaluate()
                 result.curve.append(CurvePoint(step, train_ms, last_loss, last_val))
@@ -265,5 +282,7 @@ class Trainer:
                 if on_progress:
                     on_progress({"step": step + 1, "train_ms": elapsed})
         result.final_val_loss = last_val
+        if self.forward is not self.model:
+            result.compilations = compilations()
         if cuda:
             result.peak_memory_mib = torch.cuda.max_memory_allocated() / 2**20

@@ -70,3 +70,34 @@ def test_patching_the_real_scripts(which):
         assert (out["train_seq_len"], out["val_seq_len"]) == ("= 48*1024", "= 4*64*1024")
         assert bench.ROWS["R21"] == 48 * 1024 and bench.VAL_ROWS["R21"] == 4 * 64 * 1024
     assert bench.RECIPES[which].startswith("recipes/") and (ROOT / bench.RECIPES[which]).is_file()
+
+
+def test_pairs_first_then_appended_sets_and_the_table_after_each_run(monkeypatch, tmp_path):
+    """--also appends ingredient sets (one recipe only with a prefix); the pair runs first and the JSON is
+    rewritten after every run, so a call cut short by its time limit keeps what finished."""
+    calls, written = [], []
+
+    def fake_remix(which, data, steps, val_every, val_tokens, out, gpus=1, add=None):
+        calls.append(f"remix {which}" + (f"+{add}" if add else ""))
+        return {"vals": {0: (10.8, 0.0), 100: (6.0, 10_000.0), 200: (5.5, 20_000.0)}, "peak_mib": 1.0}
+
+    def fake_reference(which, *args):
+        calls.append(f"reference {which}")
+        return {"vals": {0: (10.8, 0.0), 100: (6.0, 11_000.0), 200: (5.5, 22_000.0)}, "peak_mib": 1.0}
+
+    real_report = bench.report
+    monkeypatch.setattr(bench, "run_remix", fake_remix)
+    monkeypatch.setattr(bench, "run_reference", fake_reference)
+    monkeypatch.setattr(bench, "report", lambda runs, row, args: (written.append(len(runs)),
+                                                                   real_report(runs, row, args)))
+    monkeypatch.setattr("sys.argv", ["baselines_speed.py", "--ref", str(tmp_path), "--which", "M", "A",
+                                     "--out", str(tmp_path), "--also", "async_loader+fused_linear_relu2",
+                                     "M:transposed_head"])
+    bench.main()
+    assert calls == ["remix M", "reference M", "remix M+async_loader+fused_linear_relu2",
+                     "remix M+transposed_head", "remix A", "reference A", "remix A+async_loader+fused_linear_relu2"]
+    assert written == [1, 2, 3, 4, 5, 6, 7]
+    import json
+    table = json.loads((tmp_path / "baselines_speed.json").read_text())
+    assert table["remix M"][0]["ms_per_step"] == pytest.approx(100.0)
+    assert table["reference A"][0]["ms_per_step"] == pytest.approx(110.0)

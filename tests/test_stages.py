@@ -181,6 +181,12 @@ def test_a_staged_run_compiles_once_per_state(monkeypatch):
     assert len(train_states) == 4
     assert graphs <= len(train_states) + 2
     assert result.curve[-1].step == 24 and math.isfinite(result.curve[-1].val_loss)
+    # the record keeps the count and the clock per stage (each boundary is a sync point)
+    assert result.compilations == graphs
+    assert [(s["start"], s["end"]) for s in result.segments] == [(0, 8), (8, 16), (16, 17), (17, 24)]
+    assert all(s["ms_per_step"] > 0 for s in result.segments)
+    assert sum(s["ms_per_step"] * (s["end"] - s["start"]) for s in result.segments) == \
+        pytest.approx(result.train_time_ms)
 
 
 def test_a_summed_training_loss_is_reported_per_token():
