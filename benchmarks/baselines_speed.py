@@ -192,7 +192,8 @@ def report(runs: dict[str, list[dict]], row: dict[str, int], args: argparse.Name
             losses = "  ".join(f"{s}: {v:.4f}" for s, (v, _) in sorted(r["vals"].items()))
             print(f"{name:<32} {ms:>8.1f} {row[name] / ms * 1000:>10,.0f} {r['peak_mib'] or 0:>9,.0f} "
                   f"{r['wall_s']:>7.0f}  {losses}")
-        summary[name] = [{"ms_per_step": steady_ms(r["vals"]), "peak_mib": r["peak_mib"], "gpus": args.gpus,
+        summary[name] = [{"ms_per_step": steady_ms(r["vals"]), "tokens_per_s": row[name] / steady_ms(r["vals"]) * 1000,
+                          "peak_mib": r["peak_mib"], "gpus": args.gpus,
                           "wall_s": r["wall_s"], "val_loss": {s: v for s, (v, _) in r["vals"].items()}}
                          for r in samples]
     for which in args.which:
