@@ -134,6 +134,17 @@ class StepPlan:
             steps.update(e.steps)
         return sorted(s for s in steps if s < self.horizon.total)
 
+    def clock_marks(self, most: int = 64) -> list[int]:
+        """Where the trainer reads its clock besides validations (a sync each): the boundaries, and the steps
+        where a dynamic value (a window) changes, unless it changes too often to be a phase of the run."""
+        changes, previous = [], None
+        for step in range(self.horizon.total):
+            dynamic = self.state_values(step)[0]
+            if previous is not None and dynamic != previous:
+                changes.append(step)
+            previous = dynamic
+        return sorted(set(self.boundaries()) | (set(changes) if len(changes) <= most else set()))
+
     def tokens(self) -> list[dict]:
         """Tokens trained per stage (what a record keeps)."""
         out = []

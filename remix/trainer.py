@@ -231,8 +231,8 @@ class Trainer:
                 if on_progress:
                     on_progress({"step": at, "train_loss": last_loss, "train_ms": ms})
 
-        # a stage boundary syncs too (a few per run): the clock is then known per stage
-        marks = set(self.plan.boundaries())
+        # a stage boundary or a window change syncs too (a few per run): the clock is then known per phase
+        marks = set(self.plan.clock_marks())
         mark_step, mark_ms = 0, 0.0
 
         def close_segment(step: int) -> None:

@@ -158,6 +158,16 @@ def test_every_boundary_is_in_the_warmup():
     assert plan.boundaries() == [0, 20, 40, 41]    # stages (and YaRN's scale), the untie
 
 
+def test_the_clock_is_read_at_each_phase_but_not_every_step():
+    """A record's segments end at boundaries and at window changes (dynamic values, one graph), but a value
+    that changes nearly every step would be a sync per step: it is not a phase."""
+    assert StepPlan(m_with(scale="tiny", steps=60)).clock_marks() == [0]
+    assert StepPlan(m_with("window_stages", scale="tiny", steps=60)).clock_marks() == [0, 20, 40]
+    warmup = StepPlan(m_with("window_warmup", scale="tiny", steps=60))
+    assert warmup.boundaries() == [0] and 5 < len(warmup.clock_marks()) <= 64
+    assert len(warmup.clock_marks(most=3)) == 1
+
+
 def test_a_staged_run_compiles_once_per_state(monkeypatch):
     """Tiny M with batch stages, window stages, YaRN and the untie, compiled (dynamo, eager backend) and
     trained on the CPU: one graph per distinct (stage, static value) in training, plus evaluation's."""
