@@ -10,7 +10,8 @@ Each variant is `remix ablate recipes/muon_baseline.toml --add <requirements> --
 results store: a variant already finished there is reused, not trained again, so a list too long for one
 session's device time is finished by running the same command again with the same --out. Plain M runs
 first. The loop stops before a variant it would not have time to finish (the slowest run so far is the
-estimate). Prints one table; writes ingredients_gpu.json beside the records.
+estimate). Prints one table, and for runs with stages or window changes their ms/step per phase and the
+graphs compiled; writes ingredients_gpu.json beside the records after every run.
 """
 
 from __future__ import annotations
