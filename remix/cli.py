@@ -11,6 +11,7 @@ from typing import Any, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from remix.recipe import Recipe, RecipeError, load_recipe
@@ -24,7 +25,7 @@ err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
 
 def fail(message: str, code: int = 2) -> None:
-    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    err.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -311,7 +312,7 @@ def show(recipe: Path = typer.Argument(..., help="A recipe TOML file."), scale: 
     out.print(f"parameters: {n:,}  (head rows {padded_vocab(spec.model):,})")
     out.print(f"tokens per step: {t.tokens_per_step:,} = {options.world} device(s) × {accumulation(spec, options.world)}"
               f" micro-step(s) × {t.device_batch} × {t.seq_len}; {t.steps:,} steps = {t.steps * t.tokens_per_step:,} tokens")
-    out.print(f"data: {describe_data(spec.data.source)}")
+    out.print(f"data: {describe_data(spec.data.source, spec.model.vocab_size)}", highlight=False)
     if skipped:
         out.print(f"[yellow]overrides not applicable to this variant:[/yellow] {', '.join(skipped)}")
     if model_:
@@ -334,14 +335,19 @@ def show_model(spec) -> None:
     out.print(f"total: {d['total']:,} parameters")
 
 
-def describe_data(source: str) -> str:
+def describe_data(source: str, vocab_size: int | None = None) -> str:
+    """One line on the recipe's data; what `run` would refuse about it (ids past the vocabulary) said here too."""
     from remix.data import DataError, open_dataset
     try:
         ds = open_dataset(source)
     except DataError as e:
         return f"{source} — not available here: {e}"
-    return (f"{ds.name}: {len(ds.train_files)} train file(s), {ds.train_tokens:,} tokens; "
+    text = (f"{ds.name}: {len(ds.train_files)} train file(s), {ds.train_tokens:,} tokens; "
             f"{len(ds.val_files)} val file(s), {ds.val_tokens:,} tokens (BOS {ds.bos_id}, vocab {ds.vocab_size})")
+    if vocab_size is not None and ds.vocab_size > vocab_size:
+        text += (f"\n  but model.vocab_size is {vocab_size}: `run` refuses this data "
+                 f"(--set model.vocab_size={ds.vocab_size})")
+    return text
 
 
 @app.command()
@@ -433,5 +439,5 @@ def main() -> None:
     try:
         app()
     except RecipeError as e:
-        err.print(f"[red]error:[/red] {e}")
+        err.print(f"[red]error:[/red] {escape(str(e))}", highlight=False, soft_wrap=True)
         sys.exit(2)

@@ -12,17 +12,18 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 out = Console()
 err = Console(stderr=True)
 
 
 def _fail(message: str) -> None:
-    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    err.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(2)
 
 
-def report(results: Path = typer.Option(Path("results"), "--results", help="Directory of run records."),
+def report(results: Path = typer.Option(Path("results"), "--results", "--out", help="Directory of run records."),
            out_dir: Path = typer.Option(Path("report"), "--out", help="Where the figures and report.md go."),
            recipe: Optional[str] = typer.Option(None, "--recipe", help="Only this recipe's sections."),
            history: bool = typer.Option(True, "--history/--no-history",
@@ -38,9 +39,9 @@ def report(results: Path = typer.Option(Path("results"), "--results", help="Dire
     except ReportError as e:
         _fail(str(e))
     for path, why in rep.skipped:
-        err.print(f"[yellow]skipped[/yellow] {path}: {why}", highlight=False, soft_wrap=True)
+        err.print(f"[yellow]skipped[/yellow] {escape(str(path))}: {escape(str(why))}", highlight=False, soft_wrap=True)
     for note in rep.notes:
-        err.print(f"[yellow]note:[/yellow] {note}", highlight=False, soft_wrap=True)
+        err.print(f"[yellow]note:[/yellow] {escape(note)}", highlight=False, soft_wrap=True)
     figures = sum(1 for p in rep.files if p.suffix == ".png")
     out.print(f"{rep.records} record(s) -> {figures} figure(s) (PNG + SVG), "
               f"{sum(1 for p in rep.files if p.suffix == '.csv')} table(s): {rep.markdown}", highlight=False)

@@ -34,7 +34,7 @@ def execute(recipe: Recipe, options: RunOptions, *, kind: str, seeds: int, force
     from remix.outdir import OutputError, writable_dir
     from remix.preflight import check_data, check_plans
     from remix.results import ResultStore
-    from remix.runner import plan_run
+    from remix.runner import OutOfMemory, plan_run
     from remix.sweep import SweepError, SweepFailed
     store = ResultStore(options.results)
     console = RunConsole(out, store)
@@ -78,12 +78,12 @@ def execute(recipe: Recipe, options: RunOptions, *, kind: str, seeds: int, force
                                 preflight=preflight)
     except (RecipeError, DataError, SweepError, ExecutorError, OutputError, CapabilityError, DistributedError) as e:
         fail(str(e), 2)
-    except RunLocked as e:
+    except (RunLocked, OutOfMemory) as e:
         fail(str(e), 1)
     except SweepFailed as e:
         fail(str(e), 1)
     except KeyboardInterrupt:
-        fail("interrupted: the record says so (status interrupted); run again to redo it", 130)
+        fail("interrupted: the run's record is kept, with status interrupted; the same command trains it again", 130)
     if getattr(executor, "name", None) == "slurm" and not executor.waits:
         out.print(f"jobs submitted; their records land in {store.root}: `remix status --results {store.root}` "
                   "shows them", highlight=False)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 out = Console()
@@ -24,13 +25,13 @@ def duration(seconds: float | None) -> str:
     return f"{s // 3600}h {s % 3600 // 60:02d}m"
 
 
-def status(results: Path = typer.Option(Path("results"), "--results", help="Directory of run records."),
+def status(results: Path = typer.Option(Path("results"), "--results", "--out", help="Directory of run records."),
            show_all: bool = typer.Option(False, "--all", help="List the runs of finished sweeps too.")) -> None:
     """What each sweep has done, what is running, what is left, with times."""
     from remix.results import ResultStore
     from remix.sweep import manifests, sweep_progress
     if not results.is_dir():
-        err.print(f"[red]error:[/red] {results}: no such results directory", highlight=False, soft_wrap=True)
+        err.print(f"[red]error:[/red] {escape(str(results))}: no such results directory", highlight=False, soft_wrap=True)
         raise typer.Exit(2)
     store = ResultStore(results)
     found = manifests(results)
@@ -40,7 +41,7 @@ def status(results: Path = typer.Option(Path("results"), "--results", help="Dire
     progress = []
     for path, manifest in found:
         if isinstance(manifest, Exception):
-            err.print(f"[yellow]skipped[/yellow] {path}: {manifest}", highlight=False)
+            err.print(f"[yellow]skipped[/yellow] {escape(str(path))}: {escape(str(manifest))}", highlight=False)
             continue
         progress.append(sweep_progress(path, manifest, store, now))
     progress.sort(key=lambda p: str(p.manifest.get("updated_at", "")))

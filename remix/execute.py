@@ -15,11 +15,13 @@ import math
 import os
 import signal
 
+import torch
+
 from remix.distributed import setup
 from remix.lock import run_lock
 from remix.preflight import check_data
 from remix.results import ResultStore, RunResult, now
-from remix.runner import RunPlan, new_result
+from remix.runner import OutOfMemory, RunPlan, new_result
 from remix.trainer import Diverged, Trainer
 from remix.validate import load_components
 from remix.watch import Monitor, Watch
@@ -39,6 +41,17 @@ def execute_plan(plan: RunPlan, store: ResultStore, *, force: bool = False, swee
         if done is not None and not force:
             return done
         return train_plan(plan, store, sweep=sweep, watch=watch)
+
+
+def _out_of_memory(e: Exception, plan: RunPlan) -> OutOfMemory | None:
+    text = str(e)
+    if not (isinstance(e, torch.OutOfMemoryError) or "can't allocate memory" in text or "out of memory" in text):
+        return None
+    tr = plan.spec.train
+    return OutOfMemory(
+        f"{plan.recipe.name}: out of memory on {plan.hardware['device']} ({text.splitlines()[0][:200]}). "
+        f"A step holds {tr.device_batch} row(s) of {tr.seq_len:,} tokens: shrink train.seq_len or "
+        f"train.device_batch with --set, or try --scale tiny on a CPU")
 
 
 def label_of(plan: RunPlan, sweep: dict | None) -> str:
@@ -76,6 +89,10 @@ def train_plan(plan: RunPlan, store: ResultStore, *, sweep: dict | None = None,
         requeued = e
     except Exception as e:   # the record says the run failed, and why; the error still reaches the caller
         result.status, result.message = "failed", f"{type(e).__name__}: {e}"
+        oom = _out_of_memory(e, plan)
+        if oom is not None:
+            result.message = str(oom)
+            raise oom from e
         raise
     finally:
         signal.signal(signal.SIGTERM, previous)

@@ -25,6 +25,10 @@ from remix.spec import Spec, SpecError, stable_hash
 from remix.validate import validate_spec
 
 
+class OutOfMemory(RuntimeError):
+    """A run did not fit in its device's memory: said in one line, with what to shrink, not a traceback."""
+
+
 @dataclass(frozen=True)
 class RunPlan:
     recipe: Recipe

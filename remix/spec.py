@@ -259,7 +259,8 @@ def _child(node: Any, part: str, path: str) -> Any:
         if part in names:
             return getattr(node, part)
         from remix.registry import suggest
-        raise SpecError(path, f"{path!r}: no field {part!r}{suggest(part, names)} (fields: {', '.join(names)})")
+        hint = " (the seed is not part of the spec: use --seed N, or `seed` in the recipe)" if path == "seed" else ""
+        raise SpecError(path, f"{path!r}: no field {part!r}{suggest(part, names)}{hint} (fields: {', '.join(names)})")
     raise SpecError(path, f"{path!r}: {part!r} is below a plain value")
 
 

@@ -94,8 +94,9 @@ def _usable(r: Run) -> bool:
     return r.status == "finished" and r.loss is not None
 
 
-def _issues(runs: list[Run]) -> str:
-    """Why some runs give no number: '1 unstable (ends worse than it began: …); 2 diverged'."""
+def _issues(runs: list[Run], steps: int | None = None) -> str:
+    """Why some runs give no number: '1 unstable (ends worse than it began: …); 2 diverged'; runs planned at
+    another step count than `steps` say theirs ('1 interrupted at 120 steps')."""
     bad = [r for r in runs if not _usable(r)]
     if not bad:
         return ""
@@ -104,6 +105,9 @@ def _issues(runs: list[Run]) -> str:
         group = [r for r in bad if r.status == status]
         name = status if status != "finished" else "finished without a final val loss (NaN or missing)"
         text = f"{len(group)} {name}"
+        other = sorted({r.steps for r in group if steps is not None and r.steps != steps})
+        if other:
+            text += " at " + ", ".join(f"{s:,}" for s in other) + " steps"
         if status == "unstable":
             text += f" ({group[0].message or 'its final val loss is above its initial one'})"
         parts.append(text)
@@ -176,6 +180,7 @@ def estimate(variant: str, runs: list[Run], steps: int, target: float,
         used = {seed: [r for r in by_seed[seed] if near(r)] for seed in anchors}
         mode = ttt.CHEAP if any(e.mode == ttt.CHEAP for e in per_seed.values()) else ttt.NONE
         if not anchors:
+            issues = _issues(runs, steps)
             notes[-1] = f"no run with a final val loss at {steps:,} steps" + (f": {issues}" if issues else "")
             issues = ""
     rows = []

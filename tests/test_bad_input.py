@@ -106,3 +106,54 @@ def test_fp8_on_a_cpu_is_refused_before_anything_is_written(write_recipe, tmp_pa
     assert res.exit_code == 2 and "fp8_head" in res.output, res.output
     assert not out.exists()
 
+
+
+def test_an_install_hint_keeps_its_extra():
+    """Error text is printed as text: `pip install 'remix[wandb]'` is not rich markup to be swallowed."""
+    from remix.cli import fail
+    import typer
+    from remix import cli
+    with pytest.raises(typer.Exit):
+        with cli.err.capture() as captured:
+            fail("--wandb needs the wandb package: pip install 'remix[wandb]'")
+    assert "pip install 'remix[wandb]'" in captured.get()
+
+
+def test_the_seed_is_pointed_to_its_flag():
+    res = invoke("show", str(RECIPES / "smoke.toml"), "--set", "seed=3")
+    assert res.exit_code == 2 and "use --seed N" in res.output
+
+
+def test_status_and_report_take_out_like_run():
+    res = invoke("status", "--out", "/nonexistent/remix-results")
+    assert res.exit_code == 2 and "no such results directory" in res.output
+
+
+def test_a_run_that_does_not_fit_in_memory_says_so_in_one_line(tmp_path, monkeypatch):
+    """Out of memory is not bad input (it is found by trying), but it is one line naming what to shrink, and
+    the run's record says failed, with the same line."""
+    import json
+    import remix.execute
+
+    class Huge:
+        def __init__(self, *args, **kwargs):
+            raise RuntimeError("[enforce fail at alloc_cpu.cpp:121] DefaultCPUAllocator: can't allocate memory: "
+                               "you tried to allocate 34359738368 bytes")
+
+    monkeypatch.setattr(remix.execute, "Trainer", Huge)
+    res = invoke("run", str(RECIPES / "smoke.toml"), "--steps", "2", "--device", "cpu", "--out", str(tmp_path))
+    assert res.exit_code == 1
+    assert "out of memory on cpu" in res.output and "train.seq_len" in res.output
+    record, = tmp_path.glob("*.json")
+    d = json.loads(record.read_text())
+    assert d["status"] == "failed" and "out of memory" in d["message"]
+
+
+def test_show_says_what_run_would_refuse_about_the_data(tmp_path):
+    import numpy as np
+    from remix.data.shards import write_shard
+    tokens = np.arange(4096, dtype=np.uint16) % 1000   # ids up to 999: past the smoke recipe's 257
+    write_shard(tmp_path / "d_val_000000.bin", tokens)
+    write_shard(tmp_path / "d_train_000001.bin", tokens)
+    res = invoke("show", str(RECIPES / "smoke.toml"), "--set", f"data.source='{tmp_path}'")
+    assert res.exit_code == 0 and "`run` refuses this data" in res.output

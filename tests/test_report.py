@@ -245,3 +245,12 @@ def test_one_run_is_titled_as_one_run(tmp_path):
     assert "Validation loss of muon_baseline<" in svg or "Validation loss of muon_baseline</" in svg
     assert "1 run;" in svg and "sweep" not in svg and "1 runs" not in svg
     assert rep.markdown.exists()
+
+
+def test_a_run_at_another_step_count_says_its_own():
+    """The reason a variant has no number at N steps names runs planned at other step counts as such (a
+    stopped 120-step run is not an interrupted run at 20 steps)."""
+    from reports.analysis import Run, _issues
+    runs = [Run("a", 0, 120, None, None, "interrupted", ""), Run("b", 0, 20, None, None, "diverged", "NaN")]
+    assert _issues(runs, 20) == "1 diverged; 1 interrupted at 120 steps"
+    assert _issues(runs) == "1 diverged; 1 interrupted"
