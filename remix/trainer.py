@@ -237,10 +237,10 @@ class Trainer:
 
         def close_segment(step: int) -> None:
             nonlocal mark_step, mark_ms
-            if step > mark_step:
+            if step > mark_step:   # (the clock read at step 0 belongs to the first segment)
                 result.segments.append({"start": mark_step, "end": step,
                                         "ms_per_step": (train_ms - mark_ms) / (step - mark_step)})
-            mark_step, mark_ms = step, train_ms
+                mark_step, mark_ms = step, train_ms
 
         synchronize(dev)
         t0 = time.perf_counter()
