@@ -13,6 +13,8 @@ Matplotlib's object API is used (no pyplot), so nothing here changes the process
 
 from __future__ import annotations
 
+import math
+
 from datetime import date
 from pathlib import Path
 from typing import Iterable
@@ -70,6 +72,15 @@ def plot_records(records: Iterable, baselines: Iterable, catalogue_names: Iterab
     ax.step([_day(r.date) for r in numbered], [r.time_s / 60 for r in numbered], where="post",
             color="#bbbbbb", linewidth=1, zorder=1)
 
+    # Labels where they can be read: one is left out when it would sit on a label already drawn (about a
+    # label's width in days and its height in log time); the marker stays, and `remix history` lists it.
+    days = [_day(r.date).toordinal() for r in records]
+    span = max(days) - min(days) or 1
+    placed: list[tuple[float, float]] = []
+
+    def room(x: float, y: float) -> bool:
+        return all(abs(x - px) > span / 45 or abs(math.log10(y / py)) > 0.045 for px, py in placed)
+
     seen_categories: list[str] = []
     for r in records:
         category = r.categories[0] if r.categories else "systems"
@@ -80,7 +91,8 @@ def plot_records(records: Iterable, baselines: Iterable, catalogue_names: Iterab
         ax.scatter([_day(r.date)], [r.time_s / 60], s=46 if not r.retiming else 40,
                    marker="s" if r.retiming else "o", zorder=3, linewidths=1.4,
                    facecolors=colour if has else "white", edgecolors=colour)
-        if has:
+        if has and room(_day(r.date).toordinal(), r.time_s / 60):
+            placed.append((_day(r.date).toordinal(), r.time_s / 60))
             ax.annotate(f"#{r.key}", (_day(r.date), r.time_s / 60), xytext=(4, 4),
                         textcoords="offset points", fontsize=7, color="#333333")
 

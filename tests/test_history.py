@@ -545,6 +545,20 @@ def test_plot_writes_png_and_svg(tmp_path):
         plot_records([], h.baselines, set(), tmp_path)
 
 
+def test_crowded_labels_are_left_out_not_overprinted(tmp_path):
+    """With every ingredient in the catalogue the 2025-26 records crowd: a label that would sit on another is
+    left out (its marker stays), the isolated early records keep theirs."""
+    import re
+    from reports.records_plot import plot_records
+    h = default_history()
+    everything = {n for r in h.records for n in r.ingredients}
+    svg = plot_records(h.records, h.baselines, everything, tmp_path)[1].read_text()
+    labels = set(re.findall(r">(#\d+[^<]*)<", svg))
+    covered = {r.key for r in h.records if r.ingredients}
+    assert {"#2", "#3", "#5", "#8"} <= labels
+    assert 20 <= len(labels) < len(covered)
+
+
 # ---- every record accounted for (issue #16) ---------------------------------------------------------
 
 def test_every_numbered_record_has_ingredients_or_a_reason():
