@@ -16,6 +16,8 @@ Three kinds of change, each kept where torch.compile can live with it:
 
 from __future__ import annotations
 
+import functools
+
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -92,6 +94,7 @@ class StepPlan:
         for module in model.modules():
             if callable(getattr(module, "step_state", None)):
                 self.values.append(ModuleValues(module, self.horizon.steps))
+        self.__dict__.pop("_changes", None)   # computed from the values: again, with these
 
     def __init__(self, spec):
         t = spec.train
@@ -120,16 +123,24 @@ class StepPlan:
     def events_at(self, step: int) -> list[Event]:
         return [e for e in self.events if step in e.steps]
 
+    @functools.cached_property
+    def _changes(self) -> tuple[list[int], list[int]]:
+        """(steps where the static values change, steps where the dynamic ones do), in one pass."""
+        static_at, dynamic_at = [], []
+        previous = None
+        for step in range(self.horizon.total + 1):
+            values = self.state_values(step)
+            if previous is not None and values[0] != previous[0]:
+                dynamic_at.append(step)
+            if previous is None or values[1] != previous[1]:
+                static_at.append(step)
+            previous = values
+        return static_at, dynamic_at
+
     def boundaries(self) -> list[int]:
         """Steps where a stage starts, a static value changes or an event happens: each needs its graph
         compiled (and its event rehearsed) in the warm-up."""
-        steps = {st.start for st in self.stages}
-        previous = None
-        for step in range(self.horizon.total + 1):
-            static = self.state_values(step)[1]
-            if static != previous:
-                steps.add(step)
-            previous = static
+        steps = {st.start for st in self.stages} | set(self._changes[0])
         for e in self.events:
             steps.update(e.steps)
         return sorted(s for s in steps if s < self.horizon.total)
@@ -137,12 +148,7 @@ class StepPlan:
     def clock_marks(self, most: int = 64) -> list[int]:
         """Where the trainer reads its clock besides validations (a sync each): the boundaries, and the steps
         where a dynamic value (a window) changes, unless it changes too often to be a phase of the run."""
-        changes, previous = [], None
-        for step in range(self.horizon.total):
-            dynamic = self.state_values(step)[0]
-            if previous is not None and dynamic != previous:
-                changes.append(step)
-            previous = dynamic
+        changes = [s for s in self._changes[1] if s < self.horizon.total]
         return sorted(set(self.boundaries()) | (set(changes) if len(changes) <= most else set()))
 
     def tokens(self) -> list[dict]:
