@@ -147,7 +147,7 @@ def estimate(variant: str, runs: list[Run], steps: int, target: float,
              borrow: Callable[[int], tuple[float | None, str]]) -> Estimate:
     """Time to target of one variant, anchored at `steps` (see the module's docstring for the rules)."""
     usable = [r for r in runs if _usable(r)]
-    issues = _issues(runs)
+    issues = _issues(runs, steps)
     by_seed: dict[int, list[Run]] = {}
     for r in usable:
         by_seed.setdefault(r.seed, []).append(r)
@@ -180,7 +180,6 @@ def estimate(variant: str, runs: list[Run], steps: int, target: float,
         used = {seed: [r for r in by_seed[seed] if near(r)] for seed in anchors}
         mode = ttt.CHEAP if any(e.mode == ttt.CHEAP for e in per_seed.values()) else ttt.NONE
         if not anchors:
-            issues = _issues(runs, steps)
             notes[-1] = f"no run with a final val loss at {steps:,} steps" + (f": {issues}" if issues else "")
             issues = ""
     rows = []
