@@ -1,0 +1,44 @@
+"""benchmarks/ingredients_gpu.py: a primed run is the measured run's command, shorter and elsewhere."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+from pathlib import Path
+
+from conftest import ROOT
+
+spec = importlib.util.spec_from_file_location("ingredients_gpu", ROOT / "benchmarks" / "ingredients_gpu.py")
+bench = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(bench)
+
+
+def _args(**kw) -> argparse.Namespace:
+    base = dict(tiny=False, val_every=100, val_tokens=1 << 20, data=Path("/d/enwiki"), steps=200,
+                out=Path("/o"), prime=0)
+    return argparse.Namespace(**{**base, **kw})
+
+
+def test_a_primed_run_trains_the_same_spec_for_fewer_steps_into_a_scratch_store():
+    args = _args()
+    measured = bench.command(["value_embeds"], args, args.steps, args.out)
+    primed = bench.command(["value_embeds"], args, bench.PRIME_STEPS, args.out / "primed")
+
+    def without(cmd, *flags):
+        out = list(cmd)
+        for f in flags:
+            i = out.index(f)
+            del out[i:i + 2]
+        return out
+
+    assert without(measured, "--steps", "--out") == without(primed, "--steps", "--out")
+    assert int(primed[primed.index("--steps") + 1]) == bench.PRIME_STEPS < args.steps
+    assert measured[measured.index("--out") + 1] == "/o" and primed[primed.index("--out") + 1] == "/o/primed"
+    assert "--add" in measured and measured[measured.index("--add") + 1] == "value_embeds"
+
+
+def test_plain_m_is_a_run_and_a_variant_an_ablation_with_its_requirements_first():
+    args = _args()
+    assert bench.command([], args, 200, args.out)[3] == "run"
+    (name, adds), = bench.variants(None, ["muon_qkvo_split"])
+    assert adds[-1] == "muon_qkvo_split" and name == "muon_qkvo_split"
