@@ -2,10 +2,11 @@
 
 Run from the repository root on a CUDA machine:
 
-    python3 benchmarks/kernels_check.py [--only ce relu2 fp8_head fp8_linear varlen model]
+    python3 benchmarks/kernels_check.py [--only ce relu2 symmetric fp8_head fp8_linear varlen model]
 
 For each kernel it prints the largest absolute and relative error against the reference (relative to
-the reference's largest magnitude) and the forward+backward time of both, in ms. bf16 kernels are held
+the reference's largest magnitude) and the time of both, in ms (forward+backward; the forward alone, or
+a whole orthogonalisation, where the check says so). bf16 kernels are held
 to "as accurate as the torch path": both are compared with an fp32 computation of the same function and
 the kernel may be off by at most 2× the reference's error (plus 1e-3 of the scale); the FP8 products are
 compared with an exact emulation (the FP8 operands in fp32, fp32 products) and may differ by 1.5e-2.
@@ -53,7 +54,7 @@ def errors(got, want) -> tuple[float, float]:
     return a, a / max(want.abs().max().item(), 1e-30)
 
 
-def check_like_reference(name: str, outputs: dict, ms_kernel: float, ms_ref: float) -> None:
+def check_like_reference(name: str, outputs: dict, ms_kernel: float, ms_ref: float, what: str = "fwd+bwd") -> None:
     """outputs: {label: (kernel, reference, fp32 golden)}: the kernel's error against the golden may be at
     most 2× the reference's plus 1e-3 of the scale."""
     ok = True
@@ -65,7 +66,7 @@ def check_like_reference(name: str, outputs: dict, ms_kernel: float, ms_ref: flo
         ok &= good
         print(f"  {name:<28} {label:<8} vs reference: abs {ia:.3e} rel {ir:.3e} | vs fp32: kernel rel {kr:.3e}, "
               f"reference rel {rr:.3e} {'ok' if good else 'MISMATCH'}")
-    print(f"  {name:<28} fwd+bwd: kernel {ms_kernel:.3f} ms, reference {ms_ref:.3f} ms ({ms_ref / ms_kernel:.2f}x)")
+    print(f"  {name:<28} {what}: kernel {ms_kernel:.3f} ms, reference {ms_ref:.3f} ms ({ms_ref / ms_kernel:.2f}x)")
     if not ok:
         FAILED.append(name)
 
@@ -167,6 +168,87 @@ def check_relu2():
         else:
             check_like_reference(name, outputs, ms_k, ms_r)
         del gold, yg
+
+
+# --- symmetric Newton–Schulz products (#27) -------------------------------------------------------------
+
+def bench_events(fn, iters: int = 20, warmup: int = 5) -> float:
+    """ms per call of fn, by CUDA events, after `warmup` calls (compilation and autotuning happen there)."""
+    for _ in range(warmup):
+        fn()
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    torch.cuda.synchronize()
+    start.record()
+    for _ in range(iters):
+        fn()
+    end.record()
+    torch.cuda.synchronize()
+    return start.elapsed_time(end) / iters
+
+
+def check_symmetric_output(name: str, out: torch.Tensor) -> None:
+    exact = torch.equal(out, out.transpose(-2, -1))
+    print(f"  {name:<28} symmetric: {'exactly' if exact else 'NO'} {'ok' if exact else 'MISMATCH'}")
+    if not exact:
+        FAILED.append(f"{name} (symmetry)")
+
+
+def check_symmetric():
+    """xxt and ba_plus_caa against the torch products (bf16 cuBLAS) and fp32, on Muon's wide-side shapes
+    (X = 12 matrices of 768 × 768, 768 × 3072, 768 × 2304) and ragged ones (masks, 2-D and 4-D batches);
+    then both kernel orthogonalisers against the torch ones, on the matrices as M stores them."""
+    from ingredients.triton_newton_schulz import (
+        orthogonalise_newton_schulz_triton, orthogonalise_polar_express_triton, torch_ba_plus_caa, torch_xxt)
+    from remix.kernels.symmetric import ba_plus_caa, xxt
+    from remix.optim.orthogonalise import POLAR_EPS, POLAR_EXPRESS, POLAR_SAFETY
+    from remix.optim.orthogonalise import orthogonalise as ns_torch
+    from remix.optim.orthogonalise import orthogonalise_polar_express as pe_torch
+    ns5 = (3.4445, -4.7750, 2.0315)
+    torch.manual_seed(0)
+    for shape in ((12, 768, 768), (12, 768, 3072), (12, 768, 2304), (5, 300, 1000), (2, 3, 130, 70), (200, 77)):
+        X = torch.randn(shape, device="cuda")
+        X = (X / torch.linalg.matrix_norm(X, keepdim=True)).to(torch.bfloat16)   # as NS normalises it
+        label = "x".join(map(str, shape))
+        S = xxt(X)
+        check_symmetric_output(f"xxt[{label}]", S)
+        ms_k, ms_r = bench_events(lambda: xxt(X)), bench_events(lambda: torch_xxt(X))
+        check_like_reference(f"xxt[{label}]", {"X·Xᵀ": (S, torch_xxt(X), torch_xxt(X.float()))}, ms_k, ms_r,
+                             "forward (reference: bf16 torch matmul)")
+        for b, c in ((ns5[1], ns5[2]), POLAR_EXPRESS[0][1:]):   # NS5's and Polar Express's first (the largest)
+            B = ba_plus_caa(S, b, c)
+            check_symmetric_output(f"ba_plus_caa[{label}]", B)
+            ms_k = bench_events(lambda: ba_plus_caa(S, b, c))
+            ms_r = bench_events(lambda: torch_ba_plus_caa(S, b, c))
+            check_like_reference(f"ba_plus_caa[{label}]", {f"b={b:.3g}": (B, torch_ba_plus_caa(S, b, c),
+                                                                            torch_ba_plus_caa(S.float(), b, c))},
+                                 ms_k, ms_r, "forward (reference: bf16 torch, eager)")
+
+    def fp32_iteration(G, triples, scale, eps):   # the same iteration without bf16 (TF32 is off)
+        X = G.float()
+        tall = X.size(-2) > X.size(-1)
+        X = X.mT if tall else X
+        X = X / (torch.linalg.matrix_norm(X, keepdim=True) * scale + eps)
+        for a, b, c in triples:
+            A = X @ X.mT
+            X = a * X + (b * A + c * A @ A) @ X
+        return X.mT if tall else X
+
+    for shape in ((12, 768, 768), (12, 3072, 768), (2, 3, 768, 2304)):
+        G = torch.randn(shape, device="cuda", dtype=torch.bfloat16)
+        label = "x".join(map(str, shape))
+        for name, kernel, reference, triples, scale, eps in (
+                ("newton_schulz_triton", orthogonalise_newton_schulz_triton, ns_torch, [ns5] * 5, 1.0, 1e-7),
+                ("polar_express_triton", orthogonalise_polar_express_triton, pe_torch, POLAR_EXPRESS, POLAR_SAFETY,
+                 POLAR_EPS)):
+            Ok, Or = kernel(G, 5, ns5), reference(G, 5, ns5)
+            ok = Ok.shape == Or.shape and Ok.dtype == Or.dtype and Ok.is_contiguous()
+            if not ok:
+                print(f"  {name}[{label}] shape/dtype/layout {tuple(Ok.shape)} {Ok.dtype} vs {tuple(Or.shape)} "
+                      f"{Or.dtype} MISMATCH")
+                FAILED.append(f"{name}[{label}] (shape)")
+            ms_k, ms_r = bench_events(lambda: kernel(G, 5, ns5)), bench_events(lambda: reference(G, 5, ns5))
+            check_like_reference(f"{name}[{label}]", {"O": (Ok, Or, fp32_iteration(G, triples, scale, eps))},
+                                 ms_k, ms_r, "5 steps (reference: compiled torch)")
 
 
 # --- FP8 ---------------------------------------------------------------------------------------------
@@ -403,8 +485,8 @@ def check_model():
         FAILED.append("fp8 model")
 
 
-CHECKS = {"ce": check_ce, "relu2": check_relu2, "fp8_head": check_fp8_head, "fp8_linear": check_fp8_linear,
-          "varlen": check_varlen, "model": check_model}
+CHECKS = {"ce": check_ce, "relu2": check_relu2, "symmetric": check_symmetric, "fp8_head": check_fp8_head,
+          "fp8_linear": check_fp8_linear, "varlen": check_varlen, "model": check_model}
 
 
 def main() -> int:

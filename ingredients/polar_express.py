@@ -16,7 +16,8 @@ Where it came from
     the same compiled function and multiplied tall matrices from the right: the same math.
 
 What it requires
-    muon.
+    muon. A group that runs #27's kernels (triton_newton_schulz: "newton_schulz_triton") keeps them:
+    it gets "polar_express_triton", the same iteration through the same kernels (as #38 ran it).
 
 Does it change the math
     Yes: a different polynomial per step and a different normaliser.
@@ -30,10 +31,14 @@ R38 = Provenance("38", "09/29/25", "2.476 minutes", "2025-09-29_PolarExpress",
 
 
 @ingredient(name="polar_express", summary="Muon orthogonalises with Polar Express (#38) instead of Newton–Schulz 5",
-            category="optimizer", provenance=R38, options={"lr": None}, requires=("muon",), doc=__doc__)
+            category="optimizer", provenance=R38, options={"lr": None}, requires=("muon",),
+            refines=("triton_newton_schulz",), doc=__doc__)
 def INGREDIENT(spec, lr):
+    kernel = {n for n in groups_of(spec, "muon") if spec.optim[n].args.get("orthogonaliser") == "newton_schulz_triton"}
     spec = set_args(spec, ("muon",), orthogonaliser="polar_express", ns_steps=5)
-    if lr is not None:
-        for name in groups_of(spec, "muon"):
+    for name in groups_of(spec, "muon"):
+        if name in kernel:   # #27's kernels stay (triton_newton_schulz)
+            spec = spec.set(f"optim.{name}.args.orthogonaliser", "polar_express_triton")
+        if lr is not None:
             spec = spec.set(f"optim.{name}.lr", float(lr))
     return spec

@@ -6,6 +6,7 @@ import functools
 import math
 import subprocess
 import sys
+import warnings
 
 import pytest
 import torch
@@ -387,8 +388,8 @@ def test_fused_relu2_refuses_another_activation():
 
 def test_math_equivalence_flags():
     cat = catalogue()
-    assert {n for n in ("fused_softcap_ce", "fused_linear_relu2", "varlen_attention", "transposed_head")
-            if cat[n].math_equivalent} == {"fused_softcap_ce", "fused_linear_relu2", "varlen_attention", "transposed_head"}
+    same = {"fused_softcap_ce", "fused_linear_relu2", "varlen_attention", "transposed_head", "triton_newton_schulz"}
+    assert {n for n in same if cat[n].math_equivalent} == same
     assert not any(cat[n].math_equivalent for n in ("fp8_head", "fp8_mlp_up", "fp8_qkvo", "fp8_mlp_down",
                                                      "fp32_master_weights"))
 
@@ -396,7 +397,107 @@ def test_math_equivalence_flags():
 def test_importing_the_catalogue_imports_no_kernel_library():
     code = ("import sys; from remix.validate import load_components; load_components(); "
             "bad = [m for m in ('triton', 'liger_kernel', 'flash_attn', 'flash_attn_interface', 'torchao', "
-            "'transformer_engine') if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)")
+            "'transformer_engine', 'remix.kernels.symmetric') if m in sys.modules]; print(bad); "
+            "sys.exit(1 if bad else 0)")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+# --- symmetric Newton–Schulz (#27): the orthogonalisers' torch paths ----------------------------------
+
+COEFFS_NS5 = (3.4445, -4.7750, 2.0315)
+SYMMETRIC_SHAPES = [(3, 40, 24), (2, 24, 40), (2, 3, 16, 16), (24, 40)]   # tall, wide, a 4-D batch, 2-D
+
+
+def _symmetric_pairs():
+    """The module, and (kernel orthogonaliser, its torch orthogonaliser) for newton_schulz, polar_express."""
+    catalogue()   # registers the kernel orthogonalisers
+    import ingredients.triton_newton_schulz as tns
+    from remix.optim.orthogonalise import ORTHOGONALISERS
+    return tns, [(ORTHOGONALISERS.get(k), ORTHOGONALISERS.get(t)) for t, k in tns.KERNEL_OF.items()]
+
+
+@pytest.mark.parametrize("shape", SYMMETRIC_SHAPES)
+def test_symmetric_orthogonalisers_are_the_torch_ones_on_a_cpu_and_warn_once(shape, monkeypatch):
+    tns, pairs = _symmetric_pairs()
+    monkeypatch.setattr(tns, "_WARNED", set())
+    G = torch.randn(shape, generator=torch.Generator().manual_seed(0))
+    (ns_kernel, ns_torch), (pe_kernel, pe_torch) = pairs
+    with pytest.warns(UserWarning, match="triton_newton_schulz: the matrices are on cpu.*torch orthogonaliser"):
+        assert torch.equal(ns_kernel(G, 5, COEFFS_NS5), ns_torch(G, 5, COEFFS_NS5))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")   # once per process: the second call is quiet
+        assert torch.equal(pe_kernel(G, 5, COEFFS_NS5), pe_torch(G, 5, COEFFS_NS5))
+        assert torch.equal(ns_kernel(G, 3, (3.0, -3.2, 1.2)), ns_torch(G, 3, (3.0, -3.2, 1.2)))
+    with pytest.raises(ValueError, match="1..5 steps"):
+        pe_kernel(G, 6, COEFFS_NS5)
+
+
+def _ns_float64(G, triples, scale, eps):
+    X = G.double()
+    tall = X.shape[-2] > X.shape[-1]
+    X = X.transpose(-2, -1) if tall else X
+    X = X / (torch.linalg.matrix_norm(X, keepdim=True) * scale + eps)
+    for a, b, c in triples:
+        A = X @ X.transpose(-2, -1)
+        X = a * X + (b * A + c * A @ A) @ X
+    return X.transpose(-2, -1) if tall else X
+
+
+@pytest.mark.parametrize("shape", SYMMETRIC_SHAPES)
+def test_symmetric_iteration_with_the_torch_products_is_the_iteration(shape):
+    """The kernel path's iteration (flattened batch, baddbmm) with torch products standing in for the
+    kernels: the same shape, layout and math as the torch orthogonaliser, as close to float64."""
+    tns, _ = _symmetric_pairs()
+    from remix.optim.orthogonalise import POLAR_EPS, POLAR_EXPRESS, POLAR_SAFETY, newton_schulz, polar_express
+    G = torch.randn(shape, generator=torch.Generator().manual_seed(1))
+    products = (tns.torch_xxt, tns.torch_ba_plus_caa)
+    cases = [(tns.symmetric_newton_schulz(G, 5, *COEFFS_NS5, *products), newton_schulz(G, 5, *COEFFS_NS5),
+              _ns_float64(G, [COEFFS_NS5] * 5, 1.0, 1e-7)),
+             (tns.symmetric_polar_express(G, 5, *products), polar_express(G, 5),
+              _ns_float64(G, POLAR_EXPRESS, POLAR_SAFETY, POLAR_EPS))]
+    for got, ref, gold in cases:
+        assert got.shape == ref.shape and got.dtype == ref.dtype == torch.bfloat16 and got.is_contiguous()
+        err, ref_err = ((x.double() - gold).norm() / gold.norm() for x in (got, ref))
+        assert err <= 1.5 * ref_err + 0.01, (err, ref_err)
+
+
+def test_triton_newton_schulz_picks_the_kernel_of_the_groups_orthogonaliser():
+    from remix.overrides import quiet_overrides
+    from remix.registry import RegistryError
+    assert m_with("triton_newton_schulz").optim["hidden"].args["orthogonaliser"] == "newton_schulz_triton"
+    m = load_recipe(RECIPES / "muon_baseline.toml")
+    for order in (("polar_express", "triton_newton_schulz"), ("triton_newton_schulz", "polar_express")):
+        recipe = m.add(order[0]).add(order[1])
+        spec = resolve_spec(recipe, RunOptions(device="cpu"))[0]
+        assert spec.optim["hidden"].args["orthogonaliser"] == "polar_express_triton", order
+        assert spec.optim["hidden"].args["ns_steps"] == 5 and quiet_overrides(recipe) == []
+    assert m_with("polar_express").optim["hidden"].args["orthogonaliser"] == "polar_express"
+    ing = catalogue()["triton_newton_schulz"]
+    assert ing.category == "systems" and ing.math_equivalent and ing.requires == ("muon",)
+    assert [p.record for p in ing.provenance] == ["27"]
+    spec = m_with().set("optim.hidden.args.orthogonaliser", "newton_schulz_triton")
+    assert ing.apply(spec).to_dict() == spec.to_dict()        # already the kernel: unchanged
+    with pytest.raises(RegistryError, match="no symmetric-kernel version"):
+        ing.apply(m_with().set("optim.hidden.args.orthogonaliser", "other"))
+
+
+@pytest.mark.filterwarnings("ignore:triton_newton_schulz")   # the fallback's warning (tested above)
+@pytest.mark.parametrize("extra", [(), ("polar_express",)])
+def test_muon_steps_with_triton_newton_schulz_are_the_torch_steps_on_a_cpu(extra):
+    plain, kernel = m_with(*extra), m_with(*extra, "triton_newton_schulz")
+    params = []
+    for spec in (plain, kernel):
+        model = fp32_model(spec)
+        start = [p.detach().clone() for p in model.parameters()]
+        opt = build_optimizers(model, spec)
+        idx, tgt = tokens(spec)
+        for step in range(2):
+            model(idx, tgt).backward()
+            opt.set_step(step)
+            opt.step(step)
+        params.append([p.detach().clone() for p in model.parameters()])
+    assert kernel.optim["hidden"].args["orthogonaliser"].endswith("_triton")
+    assert sum(not torch.equal(a, b) for a, b in zip(start, params[1])) > 10   # the steps moved the matrices
+    assert all(torch.equal(a, b) for a, b in zip(*params))

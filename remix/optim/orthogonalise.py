@@ -7,8 +7,9 @@ as `fn(G, steps, coefficients) -> O` (bf16 out); it compiles itself on CUDA wher
     newton_schulz   the quintic Newton–Schulz iteration of records #3–#37 (and remix's M)
     polar_express   record #38's iteration with a coefficient triple per step (every later record)
 
-A kernel (record #27's Triton symmetric matmul) registers here under its own name, with the torch path
-of the same math as its reference.
+A kernel registers here under its own name, with the torch path of the same math as its reference:
+record #27's Triton symmetric products run as "newton_schulz_triton" and "polar_express_triton"
+(registered by ingredients/triton_newton_schulz.py, kernels in remix.kernels.symmetric).
 """
 
 from __future__ import annotations
