@@ -44,6 +44,12 @@ def kind_of(name: str) -> str:
     return next((kind for kind, pattern in KINDS if re.search(pattern, low)), "other")
 
 
+def is_annotation(event) -> bool:
+    """A record_function range (torch.optim's "Optimizer.step#Muon.step", say): on a GPU its span covers
+    kernels that are counted on their own, so counting it too would count them twice."""
+    return bool(getattr(event, "is_user_annotation", False)) or event.key.startswith(("Optimizer.", "ProfilerStep#"))
+
+
 def build(args: argparse.Namespace):
     from remix.data import open_dataset
     from remix.distributed import setup
@@ -120,7 +126,7 @@ def main() -> None:
     for event in prof.key_averages():
         # on a GPU the kernels' own time; on a CPU the leaf ops' self time (no kernels there)
         us = event.self_device_time_total if cuda else event.self_cpu_time_total
-        if us <= 0 or (cuda and event.device_type != torch.autograd.DeviceType.CUDA):
+        if us <= 0 or (cuda and event.device_type != torch.autograd.DeviceType.CUDA) or is_annotation(event):
             continue
         per_kind[kind_of(event.key)] += us / 1000 / args.steps
         per_name[event.key] += us / 1000 / args.steps

@@ -94,11 +94,16 @@ def prefix_table_from_ranks(ranks: dict[bytes, int], size: int) -> torch.Tensor:
 
 
 def _gpt2_ranks() -> dict[bytes, int]:
+    from remix.data.errors import DataError
     from remix.data.tokenize_text import gpt2_encoding
     for d in (os.environ.get("REMIX_GPT2_DIR"), Path(__file__).resolve().parents[2] / "shared" / "data" / "gpt2"):
         if d and (Path(d) / "encoder.json").is_file() and (Path(d) / "vocab.bpe").is_file():
             return gpt2_encoding(d)._mergeable_ranks
-    return gpt2_encoding(None)._mergeable_ranks
+    try:
+        return gpt2_encoding(None)._mergeable_ranks
+    except (DataError, ImportError) as e:   # the generic advice names a flag of `remix tokenize`, not of a run
+        raise DataError(f"prefix_token_loss builds its table from GPT-2's BPE files and found none: set "
+                        f"REMIX_GPT2_DIR to a folder holding encoder.json and vocab.bpe ({e})") from e
 
 
 def cache_path() -> Path:

@@ -679,6 +679,20 @@ def test_prefix_table_byte_level_and_refusals():
         assert ptl.prefix_table(_model(50257, 64)).device.type == "meta"
 
 
+def test_prefix_table_without_gpt2_files_says_where_to_put_them(tmp_path, monkeypatch):
+    import remix.data.tokenize_text as tokenize_text
+    from remix.data.errors import DataError
+
+    def offline(directory):
+        raise DataError("tiktoken could not load the GPT-2 encoding (no network)")
+
+    monkeypatch.setenv("REMIX_GPT2_DIR", str(tmp_path))              # a folder without the two files
+    monkeypatch.setattr(ptl, "__file__", str(tmp_path / "a" / "b" / "prefix_token_loss.py"))   # no ../shared
+    monkeypatch.setattr(tokenize_text, "gpt2_encoding", offline)
+    with pytest.raises(DataError, match="prefix_token_loss .* REMIX_GPT2_DIR .*encoder.json and vocab.bpe"):
+        ptl._gpt2_ranks()
+
+
 def test_prefix_loss_is_its_formula():
     x, head, targets = _loss_inputs()
     cfg = ptl.PrefixTokenConfig(reduction="sum", mtp_weights=(1.0, 0.5), prefix_weight=0.25, prefix_schedule="fixed")

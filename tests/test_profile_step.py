@@ -36,3 +36,11 @@ def test_the_script_runs_at_tiny_scale():
     assert out.returncode == 0, out.stderr[-2000:]
     assert "smoke + nothing: 2 steps" in out.stdout and "matmul" in out.stdout
     assert "of which the optimizer step alone" in out.stdout
+
+
+def test_record_function_ranges_are_not_counted_beside_the_kernels_they_span():
+    from types import SimpleNamespace
+    assert prof.is_annotation(SimpleNamespace(key="Optimizer.step#Muon.step", is_user_annotation=False))
+    assert prof.is_annotation(SimpleNamespace(key="my_range", is_user_annotation=True))
+    assert not prof.is_annotation(SimpleNamespace(key="nvjet_sm90_tst_256x128", is_user_annotation=False))
+    assert not prof.is_annotation(SimpleNamespace(key="aten::mm"))
