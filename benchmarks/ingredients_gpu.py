@@ -7,11 +7,13 @@ Run on a GPU machine from the repository root (the enwiki shards of ../shared/da
 
 Each variant is `remix ablate recipes/muon_baseline.toml --add <requirements> --add NAME` with one
 65,536-token row per step (the reference scripts' geometry on one GPU). Records go to --out, a remix
-results store: a variant already finished there is reused, not trained again, so a list too long for one
-session's device time is finished by running the same command again with the same --out. Plain M runs
-first. The loop stops before a variant it would not have time to finish (the slowest run so far is the
-estimate). Prints one table, and for runs with stages or window changes their ms/step per phase and the
-graphs compiled; writes ingredients_gpu.json beside the records after every run.
+results store, and the figures to --out/ingredients_gpu.json, by call, after every run. A variant some
+earlier call measured there is kept, not trained again, so a list too long for one session's device time
+is finished by running the same command again with the same --out (carried to the GPU and back). Each
+call measures plain M first, again: a variant is compared with the M of its own call, since one GPU's
+speed moves by about 1% from call to call. The loop stops before a variant it would not have time to
+finish (the slowest run so far is the estimate). Prints one table per call, and for runs with stages or
+window changes their ms/step per phase and the graphs compiled.
 
 Compilation is most of a 200-step run's wall time (on one H200, M: ~117 s of which ~28 s train). With
 --prime N the variants are first trained for a few steps into a scratch store, N processes at a time:
@@ -53,10 +55,11 @@ def variants(categories: list[str] | None, only: list[str] | None) -> list[tuple
     return [(n, [x for x in needs(n) if x not in m]) for n in names]
 
 
-def command(adds: list[str], args: argparse.Namespace, steps: int, out: Path) -> list[str]:
-    """The `remix` command line of one variant (plain M when adds is empty)."""
+def command(adds: list[str], args: argparse.Namespace, steps: int, out: Path, force: bool = False) -> list[str]:
+    """The `remix` command line of one variant (plain M when adds is empty); `force` trains it again even
+    where its record exists."""
     cmd = [sys.executable, "-m", "remix", "ablate" if adds else "run", M, "--steps", str(steps),
-           "--out", str(out), "--quiet"]
+           "--out", str(out), "--quiet"] + (["--force"] if force else [])
     if args.tiny:   # a check of this script on a CPU
         cmd += ["--scale", "tiny", "--device", "cpu"]
     else:
@@ -80,7 +83,7 @@ def prime(todo: list[tuple[str, list[str]]], args: argparse.Namespace) -> dict[s
 
     def one(item: tuple[str, list[str]]) -> float:
         t0 = time.time()
-        cmd = command(item[1], args, PRIME_STEPS, args.out / "primed")
+        cmd = command(item[1], args, PRIME_STEPS, args.out / "primed", force=True)   # a record is not a cache
         proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env)
         return round((time.time() - t0) * (1 if proc.returncode == 0 else -1), 1)
 
@@ -92,8 +95,8 @@ def prime(todo: list[tuple[str, list[str]]], args: argparse.Namespace) -> dict[s
     return walls
 
 
-def train(adds: list[str], args: argparse.Namespace) -> dict:
-    cmd = command(adds, args, args.steps, args.out)
+def train(adds: list[str], args: argparse.Namespace, force: bool = False) -> dict:
+    cmd = command(adds, args, args.steps, args.out, force)
     t0 = time.time()
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     row = {"wall_s": round(time.time() - t0, 1), "exit": proc.returncode}
@@ -107,6 +110,48 @@ def train(adds: list[str], args: argparse.Namespace) -> dict:
                val={p["step"]: p["val_loss"] for p in d["curve"] if p["val_loss"] is not None},
                compilations=d.get("compilations"), segments=d.get("segments", []))
     return row
+
+
+def load_book(path: Path) -> dict[str, dict[str, dict]]:
+    """{call: {name: row}} of the calls before this one (a flat {name: row}, the older format, is one call)."""
+    if not path.is_file():
+        return {}
+    data = json.loads(path.read_text())
+    calls = data["calls"] if "calls" in data else {"earlier": data}
+
+    def ints(row: dict) -> dict:   # JSON keeps the validation steps as strings
+        return {**row, "val": {int(k): v for k, v in row["val"].items()}} if "val" in row else row
+    return {call: {name: ints(row) for name, row in rows.items()} for call, rows in calls.items()}
+
+
+def measured(book: dict[str, dict[str, dict]]) -> set[str]:
+    """The variants (not M) some call finished."""
+    return {n for rows in book.values() for n, r in rows.items() if n != "M" and r.get("status") == "finished"}
+
+
+def table(book: dict[str, dict[str, dict]]) -> None:
+    """One block per call: each variant against the M measured in the same call (calls differ by ~1%)."""
+    nan = float("nan")
+    print(f"\n{'variant':<28} {'ms/step':>8} {'Δ ms':>7} {'val@100':>8} {'val@200':>8} {'Δ val':>7}")
+    for call, rows in book.items():
+        print(f"call {call}")
+        m = rows.get("M", {})
+        for name, r in rows.items():
+            if "val" not in r:
+                print(f"{name:<28} {'failed: ' + ' '.join(r.get('error', [])):>40}")
+                continue
+            last = max(r["val"])
+            dms = r["ms_per_step"] - m["ms_per_step"] if "ms_per_step" in m else nan
+            dval = r["val"][last] - m.get("val", {}).get(last, nan)
+            print(f"{name:<28} {r['ms_per_step']:>8.1f} {dms:>+7.1f} {r['val'].get(100, nan):>8.4f} "
+                  f"{r['val'].get(200, nan):>8.4f} {dval:>+7.4f}")
+    staged = {(c, n): r for c, rows in book.items() for n, r in rows.items()
+              if len(r.get("segments", [])) > len(r.get("val", {})) - 1}
+    if staged:   # runs with stages, windows or events: the clock per segment between their boundaries
+        print(f"\n{'variant':<28} {'graphs':>6}  ms/step by segment (start-end)")
+        for (_, name), r in staged.items():
+            parts = "  ".join(f"{s['start']}-{s['end']}: {s['ms_per_step']:.1f}" for s in r["segments"])
+            print(f"{name:<28} {r.get('compilations') or 0:>6}  {parts}")
 
 
 def main() -> None:
@@ -124,39 +169,31 @@ def main() -> None:
     p.add_argument("--tiny", action="store_true", help="check the script on a CPU at tiny scale")
     args = p.parse_args()
     args.data = args.data.resolve()
-    start, slowest, rows = time.time(), 0.0, {}
-    todo = [("M", []), *variants(args.category, args.only)]
-    primed = prime(todo, args) if args.prime > 0 else {}
-    for name, adds in todo:
-        left = args.budget - (time.time() - start)
-        if left < slowest * 1.1:
-            print(f"stopping before {name}: {left:.0f} s left, the slowest run took {slowest:.0f} s "
-                  f"(run the same command again to go on)")
-            break
-        rows[name] = train(adds, args)
-        if name in primed:
-            rows[name]["primed_s"] = primed[name]
-        slowest = max(slowest, rows[name]["wall_s"])
-        print(name, json.dumps(rows[name]), flush=True)
-        args.out.mkdir(parents=True, exist_ok=True)   # after every run: a call cut short keeps what finished
-        (args.out / "ingredients_gpu.json").write_text(json.dumps(rows, indent=1))
-    base = rows.get("M", {}).get("val", {})
-    print(f"\n{'variant':<28} {'ms/step':>8} {'Δ ms':>7} {'val@100':>8} {'val@200':>8} {'Δ val':>7}")
-    for name, r in rows.items():
-        if "val" not in r:
-            print(f"{name:<28} {'failed: ' + ' '.join(r.get('error', [])):>40}")
-            continue
-        last = max(r["val"])
-        dms = r["ms_per_step"] - rows["M"]["ms_per_step"] if "ms_per_step" in rows.get("M", {}) else float("nan")
-        dval = r["val"][last] - base.get(last, float("nan"))
-        print(f"{name:<28} {r['ms_per_step']:>8.1f} {dms:>+7.1f} {r['val'].get(100, float('nan')):>8.4f} "
-              f"{r['val'].get(200, float('nan')):>8.4f} {dval:>+7.4f}")
-    staged = {n: r for n, r in rows.items() if len(r.get("segments", [])) > len(r.get("val", {})) - 1}
-    if staged:   # runs with stages, windows or events: the clock per segment between their boundaries
-        print(f"\n{'variant':<28} {'graphs':>6}  ms/step by segment (start-end)")
-        for name, r in staged.items():
-            parts = "  ".join(f"{s['start']}-{s['end']}: {s['ms_per_step']:.1f}" for s in r["segments"])
-            print(f"{name:<28} {r.get('compilations') or 0:>6}  {parts}")
+    start, slowest = time.time(), 0.0
+    path = args.out / "ingredients_gpu.json"
+    book = load_book(path)
+    done = measured(book)
+    todo = [v for v in variants(args.category, args.only) if v[0] not in done]
+    if done:
+        print(f"{len(done)} variant(s) measured by earlier calls are kept ({path})")
+    if todo:
+        todo.insert(0, ("M", []))
+        primed = prime(todo, args) if args.prime > 0 else {}
+        rows = book.setdefault(time.strftime("%Y-%m-%d %H:%M:%S"), {})
+        for name, adds in todo:
+            left = args.budget - (time.time() - start)
+            if left < slowest * 1.1:
+                print(f"stopping before {name}: {left:.0f} s left, the slowest run took {slowest:.0f} s "
+                      f"(run the same command again to go on)")
+                break
+            rows[name] = train(adds, args, force=name == "M")   # M again in every call: Δ is within a call
+            if name in primed:
+                rows[name]["primed_s"] = primed[name]
+            slowest = max(slowest, rows[name]["wall_s"])
+            print(name, json.dumps(rows[name]), flush=True)
+            args.out.mkdir(parents=True, exist_ok=True)   # after every run: a call cut short keeps what finished
+            path.write_text(json.dumps({"calls": book}, indent=1))
+    table(book)
 
 
 if __name__ == "__main__":

@@ -42,3 +42,20 @@ def test_plain_m_is_a_run_and_a_variant_an_ablation_with_its_requirements_first(
     assert bench.command([], args, 200, args.out)[3] == "run"
     (name, adds), = bench.variants(None, ["muon_qkvo_split"])
     assert adds[-1] == "muon_qkvo_split" and name == "muon_qkvo_split"
+
+
+def test_a_resumed_call_keeps_what_earlier_calls_measured_and_measures_m_again(tmp_path):
+    import json
+    path = tmp_path / "ingredients_gpu.json"
+    flat = {"M": {"status": "finished", "ms_per_step": 139.0, "val": {"0": 10.8, "200": 4.93}},
+            "normuon": {"status": "finished", "ms_per_step": 138.7, "val": {"0": 10.8, "200": 4.86}},
+            "smear": {"exit": 1, "error": ["no record"]}}
+    path.write_text(json.dumps(flat))                          # the older format: one call
+    book = bench.load_book(path)
+    assert list(book) == ["earlier"] and book["earlier"]["normuon"]["val"][200] == 4.86   # steps as ints
+    assert bench.measured(book) == {"normuon"}                 # not M, not a failed run
+    path.write_text(json.dumps({"calls": book}))
+    assert bench.load_book(path) == book
+    args = _args()
+    assert "--force" in bench.command([], args, 200, args.out, force=True)
+    assert "--force" not in bench.command(["normuon"], args, 200, args.out)
