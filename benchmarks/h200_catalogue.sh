@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# One H200 call towards the table of M plus each catalogue ingredient (issues #12, #14): the variants no
+# earlier call measured, primed four at a time, then measured one at a time until the budget is spent.
+# Run from the repository root with the enwiki shards in .data/enwiki and GPT-2's encoder.json and
+# vocab.bpe in .data/gpt2 (prefix_token_loss builds its table from them); carry .data and .bench:
+#
+#   bash benchmarks/h200_catalogue.sh          # then copy $OUT/ingredients_gpu.json back to .bench/ing/
+#
+# The book of calls starts from benchmarks/results/ingredients_gpu.json (every call so far), so each call
+# goes on where the last one stopped; M is measured again in every call. Without arguments, every category
+# but systems (its kernels and gradient syncs are measured by kernels_check.py and baselines_speed.py --also,
+# the syncs only mean something on several GPUs); arguments go to ingredients_gpu.py instead.
+set -uo pipefail
+[ $# -gt 0 ] || set -- --category architecture attention hyperparameters schedule data optimizer precision
+export PYTHONUNBUFFERED=1 REMIX_GPT2_DIR=$PWD/.data/gpt2
+export TORCHINDUCTOR_CACHE_DIR=$PWD/.cache/inductor TRITON_CACHE_DIR=$PWD/.cache/triton
+OUT=${OUT:-bench-out}
+mkdir -p "$OUT" .bench/ing
+[ -f .bench/ing/ingredients_gpu.json ] || cp benchmarks/results/ingredients_gpu.json .bench/ing/
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$OUT/gpu.txt" 2>&1
+timeout "${LIMIT:-575}" python3 benchmarks/ingredients_gpu.py --data .data/enwiki --val-tokens 1048576 \
+  --prime 4 --budget "${BUDGET:-560}" --out .bench/ing "$@" > "$OUT/catalogue.log" 2>&1
+echo "exit $?"
+cp .bench/ing/ingredients_gpu.json "$OUT/"
+grep -v '^{' "$OUT/catalogue.log" | tail -40
