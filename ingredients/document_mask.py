@@ -7,9 +7,11 @@ With `block` > 0 the window counts whole blocks of that many tokens, as the hand
 #16–#28 did: a query in block i sees keys in blocks i − n + 1 … i (causal within its own block), n =
 window / block. A window schedule (schedule.state: window warm-up, stages) replaces the fixed windows
 by step values `window` and `window_short` (tokens), read as device tensors: no recompile when they grow.
-On CUDA the kernel is FlexAttention with block masks rebuilt from the tokens every forward; on a CPU
-(tiny runs) the same masks are materialised for scaled_dot_product_attention (same math). Validation
-uses the same masks.
+On CUDA the kernel is FlexAttention with block masks rebuilt from the tokens every forward (option
+mask_from: "pairs", create_block_mask evaluating the mask on every token pair, as #12 and the remixed
+baselines; "bounds", from each 128-token block's document ids: block_mask_from_bounds); on a CPU (tiny
+runs) the same masks are materialised for scaled_dot_product_attention (same math). Validation uses the
+same masks.
 Where from: #12 (FlexAttention with a document mask and a 1,024-token window, together with 64K-token
 rows: see long_rows; an evaluation-protocol change too); A and M keep the token-exact window of 1,024.
 Requires: nothing. Math: changes it.
@@ -21,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from ingredients._records import R12
+from ingredients.block_mask_from_bounds import BLOCK, block_mask_from_bounds
 from remix.slots import ATTENTION
 from remix.ingredient import ingredient
 from remix.registry import tokens
@@ -33,19 +36,27 @@ class DocumentConfig:
     window: "int" = tokens(1024)              # tokens a query may look back (itself included)
     short_window: "int | None" = tokens(None)  # the short layers' window; None: window // 2
     block: "int" = tokens(0)                  # 0: windows count tokens; > 0: whole blocks of this many tokens
+    mask_from: "str" = "pairs"                # how FlexAttention's BlockMask is built: pairs | bounds
 
     def __post_init__(self):
         if self.window < 1 or (self.short_window is not None and self.short_window < 1) or self.block < 0:
             raise ValueError(f"windows must be at least 1 token and block ≥ 0, got {self.window}, "
                              f"{self.short_window} and {self.block}")
+        if self.mask_from not in ("pairs", "bounds"):
+            raise ValueError(f"mask_from is pairs or bounds, got {self.mask_from!r}")
 
 
 class DocumentCore(Core):
     STATE_KEYS = {"long": "window", "short": "window_short"}   # step values that replace the fixed windows
 
-    def __init__(self, windows: dict[str, int], bos_id: int, block: int = 0):
+    def __init__(self, windows: dict[str, int], bos_id: int, block: int = 0, mask_from: str = "pairs"):
         super().__init__()
         self.windows, self.bos_id, self.block = windows, bos_id, block
+        # block bounds where FlexAttention's tiles are the window's blocks too (token windows, or 128-token blocks)
+        self.bounds = mask_from == "bounds" and block in (0, BLOCK)
+        self.kernel = "sdpa with a dense mask" if torch.get_default_device().type != "cuda" else \
+            "flex_attention, BlockMask from " + ("block bounds (rows of whole 128-token blocks)" if self.bounds else
+                                                 "token pairs")
 
     def documents(self, idx: torch.Tensor) -> torch.Tensor:
         return (idx == self.bos_id).cumsum(dim=-1)
@@ -73,10 +84,13 @@ class DocumentCore(Core):
                     for name, w in windows.items()}   # (B, 1, T, T) per window class
         from torch.nn.attention.flex_attention import create_block_mask
         T = docs.size(-1)
+        bounds = self.bounds and T % BLOCK == 0   # otherwise the same mask, from every pair
 
         def mask(limit):
             def visible(b, h, q, k):
                 return (q >= k) & (self._distance(q, k) < limit) & (docs[b, q] == docs[b, k])
+            if bounds:
+                return block_mask_from_bounds(docs, limit, visible, block_windows=self.block > 0)
             return create_block_mask(visible, idx.size(0), None, T, T, device=idx.device)
 
         return {name: mask(w) for name, w in windows.items()}
@@ -97,10 +111,11 @@ def document(cfg: DocumentConfig, model, bos_id: int) -> Core:
     windows = {"long": cfg.window}
     if model.layers.short_window:   # masks only for the window classes some layer uses
         windows["short"] = cfg.short_window or cfg.window // 2
-    return DocumentCore(windows, bos_id, cfg.block)
+    return DocumentCore(windows, bos_id, cfg.block, cfg.mask_from)
 
 
 @ingredient(name="document_mask", summary="document-causal attention with a 1,024-token sliding window",
             category="attention", provenance=R12, options=DocumentConfig, doc=__doc__)
-def INGREDIENT(spec, window, short_window, block):
-    return spec.set("model.attention", C("document", window=window, short_window=short_window, block=block))
+def INGREDIENT(spec, window, short_window, block, mask_from):
+    return spec.set("model.attention", C("document", window=window, short_window=short_window, block=block,
+                                         mask_from=mask_from))

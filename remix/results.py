@@ -71,6 +71,7 @@ class RunResult:
     # event boundaries: [{start, end, ms_per_step}], so a staged run's cost per stage can be read.
     segments: list[dict[str, Any]] = field(default_factory=list)
     compilations: int | None = None              # graphs dynamo compiled (one per stage and static state)
+    kernels: dict[str, str] = field(default_factory=dict)   # component type -> the kernel it runs on this machine
     schema: str = SCHEMA
 
     def to_dict(self) -> dict[str, Any]:
