@@ -7,11 +7,13 @@
 #   bash benchmarks/h200_catalogue.sh          # then copy $OUT/ingredients_gpu.json back to .bench/ing/
 #
 # The book of calls starts from benchmarks/results/ingredients_gpu.json (every call so far), so each call
-# goes on where the last one stopped; M is measured again in every call. Without arguments, every category
-# but systems (its kernels and gradient syncs are measured by kernels_check.py and baselines_speed.py --also,
-# the syncs only mean something on several GPUs); arguments go to ingredients_gpu.py instead.
+# goes on where the last one stopped; M is measured again in every call. Without arguments, the ingredients
+# of issues #14 (its last two first) and #12 (architecture, attention, hyperparameters, the schedule
+# retunes); arguments go to ingredients_gpu.py instead (--category schedule data precision: the rest but
+# systems, whose kernels are measured by kernels_check.py and baselines_speed.py --also).
 set -uo pipefail
-[ $# -gt 0 ] || set -- --category architecture attention hyperparameters schedule data optimizer precision
+[ $# -gt 0 ] || set -- --only prefix_token_loss adam_every_other_step higher_lr_floor longer_cooldown \
+  momentum_cooldown --category architecture attention hyperparameters optimizer
 export PYTHONUNBUFFERED=1 REMIX_GPT2_DIR=$PWD/.data/gpt2
 export TORCHINDUCTOR_CACHE_DIR=$PWD/.cache/inductor TRITON_CACHE_DIR=$PWD/.cache/triton
 OUT=${OUT:-bench-out}

@@ -51,7 +51,10 @@ def variants(categories: list[str] | None, only: list[str] | None) -> list[tuple
             order += [n for n in needs(r) if n not in order]
         return order + [name]
 
-    names = only or [n for n in sorted(cat) if n not in m and (not categories or cat[n].category in categories)]
+    in_categories = [n for n in sorted(cat) if n not in m and categories and cat[n].category in categories]
+    if not only and not categories:
+        in_categories = [n for n in sorted(cat) if n not in m]
+    names = list(only or []) + [n for n in in_categories if n not in (only or [])]   # --only and --category: both
     return [(n, [x for x in needs(n) if x not in m]) for n in names]
 
 

@@ -59,3 +59,9 @@ def test_a_resumed_call_keeps_what_earlier_calls_measured_and_measures_m_again(t
     args = _args()
     assert "--force" in bench.command([], args, 200, args.out, force=True)
     assert "--force" not in bench.command(["normuon"], args, 200, args.out)
+
+
+def test_only_comes_first_then_the_categories_without_repeats():
+    names = [n for n, _ in bench.variants(["optimizer"], ["prefix_token_loss", "normuon"])]
+    assert names[:2] == ["prefix_token_loss", "normuon"] and names.count("normuon") == 1
+    assert "polar_express" in names and "muon" not in names   # M's own ingredients are never variants
