@@ -13,9 +13,11 @@ d = i − j the distance in blocks, for a query block i and a key block j:
 classification create_block_mask computes, from (T/128)² comparisons: the BlockMask is the same, tile for
 tile and in the same order (tests/test_block_mask.py compares every field on random documents), so the
 attention kernel does exactly the same work on the same tiles.
-Kernel: FlexAttention on CUDA, where masks are built per forward; on a CPU document_mask materialises
-dense masks and this option changes nothing. Rows whose length is not a multiple of 128, or block
-windows of another size, keep create_block_mask (the same mask), and the run's record says which builds.
+Kernel: FlexAttention on CUDA, where masks are built per forward (remix.model.block_masks); on a CPU
+document_mask materialises dense masks and this option changes nothing. Block windows of another size
+than 128 tokens keep create_block_mask (the same mask; the run's record says "from token pairs"), and
+so do rows whose length is not a multiple of 128 (the record still says "block bounds (rows of whole
+128-token blocks)": the length is only known at the forward).
 Where from: #15 (12/08/24, 3.95 min, 2024-12-08_UNetValueEmbedsTweaks: the BlockMask built by hand from
 the 128-token blocks' first and last document ids, every block within ⌈window/128⌉ listed as partial), #16
 (12/10/24, 3.80 min, 2024-12-10_MFUTweaks: full and partial blocks listed apart); every FlexAttention
@@ -24,45 +26,11 @@ baselines A and M call create_block_mask, as #12 did.
 Requires: document_mask. Math: the same (the same mask, the same tiles).
 """
 
-import torch
-
 from ingredients._records import R15
 from remix.ingredient import Provenance, ingredient
 from remix.spec import SpecError
 
 R16 = Provenance("16", "12/10/24", "3.80 minutes", "2024-12-10_MFUTweaks", "full and partial mask blocks apart")
-
-BLOCK = 128   # FlexAttention's tile: the granularity at which it skips or masks
-
-
-def listed(tiles: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(B, n, n) bool → the counts (B, 1, n) and the key-block indices (B, 1, n, n) of a BlockMask: each
-    query block's listed key blocks first, in increasing order (as create_block_mask lists them)."""
-    counts = tiles.sum(-1, dtype=torch.int32)
-    order = torch.argsort(tiles.to(torch.int8), dim=-1, descending=True, stable=True)
-    return counts[:, None], order.to(torch.int32)[:, None]
-
-
-def block_mask_from_bounds(docs: torch.Tensor, limit, mask_mod, block_windows: bool = False):
-    """The BlockMask of mask_mod = causal ∧ same document ∧ distance < limit, for docs (B, T) the document
-    id of each position (non-decreasing, T a multiple of 128); limit in tokens, or in blocks with
-    block_windows (distance counted between 128-token blocks)."""
-    from torch.nn.attention.flex_attention import BlockMask
-    T = docs.size(-1)
-    lo, hi = docs[:, ::BLOCK], docs[:, BLOCK - 1::BLOCK]                 # (B, n): first and last id per block
-    blocks = torch.arange(T // BLOCK, device=docs.device)
-    d = blocks[:, None] - blocks[None, :]                                # query block − key block
-    share_some = (lo[:, :, None] <= hi[:, None, :]) & (lo[:, None, :] <= hi[:, :, None])
-    single = lo == hi
-    share_all = single[:, :, None] & single[:, None, :] & (lo[:, :, None] == lo[:, None, :])
-    if block_windows:
-        near_some = near_all = d < limit
-    else:
-        near_some, near_all = d * BLOCK - (BLOCK - 1) < limit, d * BLOCK + (BLOCK - 1) < limit
-    full = share_all & near_all & (d > 0)
-    partial = share_some & near_some & (d >= 0) & ~full
-    return BlockMask.from_kv_blocks(*listed(partial), *listed(full), BLOCK_SIZE=BLOCK, mask_mod=mask_mod,
-                                    seq_lengths=(T, T))
 
 
 @ingredient(name="block_mask_from_bounds", summary="document mask's BlockMask from 128-token block bounds, "

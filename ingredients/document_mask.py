@@ -23,11 +23,11 @@ import torch
 import torch.nn.functional as F
 
 from ingredients._records import R12
-from ingredients.block_mask_from_bounds import BLOCK, block_mask_from_bounds
 from remix.slots import ATTENTION
 from remix.ingredient import ingredient
 from remix.registry import tokens
 from remix.model.attention import Core
+from remix.model.block_masks import BLOCK, block_mask_from_bounds
 from remix.spec import C
 
 
@@ -82,8 +82,12 @@ class DocumentCore(Core):
             near = self._distance(q[:, None], q[None, :])
             return {name: (same & (q[:, None] >= q[None, :]) & (near < w))[:, None]
                     for name, w in windows.items()}   # (B, 1, T, T) per window class
+        return self.flex_masks(docs, windows)
+
+    def flex_masks(self, docs: torch.Tensor, windows: dict) -> dict:
+        """FlexAttention BlockMasks per window class (windows in the unit _distance counts), for docs (B, T)."""
         from torch.nn.attention.flex_attention import create_block_mask
-        T = docs.size(-1)
+        B, T = docs.shape
         bounds = self.bounds and T % BLOCK == 0   # otherwise the same mask, from every pair
 
         def mask(limit):
@@ -91,7 +95,7 @@ class DocumentCore(Core):
                 return (q >= k) & (self._distance(q, k) < limit) & (docs[b, q] == docs[b, k])
             if bounds:
                 return block_mask_from_bounds(docs, limit, visible, block_windows=self.block > 0)
-            return create_block_mask(visible, idx.size(0), None, T, T, device=idx.device)
+            return create_block_mask(visible, B, None, T, T, device=docs.device)
 
         return {name: mask(w) for name, w in windows.items()}
 

@@ -101,7 +101,7 @@ def _gpt2_ranks() -> dict[bytes, int]:
             return gpt2_encoding(d)._mergeable_ranks
     try:
         return gpt2_encoding(None)._mergeable_ranks
-    except (DataError, ImportError) as e:   # the generic advice names a flag of `remix tokenize`, not of a run
+    except DataError as e:   # (tiktoken missing is one too) its advice names a flag of `remix tokenize`, not of a run
         raise DataError(f"prefix_token_loss builds its table from GPT-2's BPE files and found none: set "
                         f"REMIX_GPT2_DIR to a folder holding encoder.json and vocab.bpe ({e})") from e
 

@@ -30,7 +30,8 @@ Measured (one H200, 2026-12-02, `benchmarks/kernels_check.py --only symmetric`, 
 benchmarks/results/h200_2026-12-02c): both products exactly symmetric and no further from fp32 than the
 torch path, on Muon's shapes and odd ones; but slower than the compiled torch orthogonaliser at GPT-2
 small's sizes (5 steps on 12 × 768 × 3072: 1.62 vs 1.21 ms; 12 × 768 × 768: 1.46 vs 0.54 ms), where each
-product is a few microseconds of work and launch overhead dominates. M with it: 139.2 ms/step, as M.
+product is a few microseconds of work and launch overhead dominates. M with it: 139.2 ms/step (plain
+M: 139.1 in the call before; calls differ by about 1%).
 Math: the same iteration. Not bit-identical on a GPU: the products accumulate in fp32 in another order,
 b·A + c·A² and a·X + B·X are each rounded to bf16 once (the torch path rounds c·A, (c·A)·A, b·A and
 their sum; B·X, a·X and their sum), and X·Xᵀ is exactly symmetric.

@@ -7,9 +7,10 @@ import pytest
 import torch
 from torch.nn.attention.flex_attention import create_block_mask
 
-from ingredients.block_mask_from_bounds import BLOCK, block_mask_from_bounds
+from ingredients.document_mask import DocumentCore
 from remix.capability import kernels
 from remix.model import build_model
+from remix.model.block_masks import BLOCK, block_mask_from_bounds
 from remix.recipe import RecipeError, load_recipe
 from remix.runner import RunOptions, resolve_spec
 
@@ -62,6 +63,23 @@ def test_paired_head_positions_and_a_python_window_too():
         return (q >= k) & (q - k < 700) & (docs[b, q] == docs[b, k])
     assert_same_mask(create_block_mask(visible, 1, None, T, T, device="cpu"),
                      block_mask_from_bounds(docs, 700, visible))
+
+
+@pytest.mark.parametrize("block, T", [(0, 10 * BLOCK), (BLOCK, 10 * BLOCK), (8, 10 * BLOCK), (0, 1000)])
+def test_document_cores_masks_are_the_same_built_either_way(block, T):
+    """DocumentCore's FlexAttention masks (what a GPU forward builds), per window class, with the long and
+    short windows as a schedule gives them (device tensors) and as positions of paired heads (slots 2)."""
+    idx = torch.randint(1, 50, (2, T), generator=torch.Generator().manual_seed(4))
+    idx[:, ::97] = 0
+    windows = {"long": 640, "short": 320}
+    pairs, bounds = (DocumentCore(windows, bos_id=0, block=block, mask_from=m) for m in ("pairs", "bounds"))
+    assert bounds.bounds == (block in (0, BLOCK))   # block windows of another size: from pairs (the same mask)
+    for slots in (1, 2):
+        docs = bounds.documents(idx).repeat_interleave(slots, dim=-1)
+        limits = {name: torch.tensor(bounds._limit(w)) for name, w in windows.items()}
+        ref, got = pairs.flex_masks(docs, limits), bounds.flex_masks(docs, limits)
+        for name in windows:
+            assert_same_mask(ref[name], got[name])
 
 
 def m_with(*names):
