@@ -19,7 +19,8 @@ Compilation is most of a 200-step run's wall time (on one H200, M: ~117 s of whi
 --prime N the variants are first trained for a few steps into a scratch store, N processes at a time:
 that compiles every graph they need into the inductor cache (TORCHINDUCTOR_CACHE_DIR), and nothing is
 measured. The measured runs then follow one at a time, alone on the GPU, and load their graphs from the
-cache. Primed runs compute what unprimed ones do; only their wall time shrinks.
+cache. Primed runs compute what unprimed ones do; only their wall time shrinks. A call primes only as many
+variants as its budget can measure (by the H200's figures below): the cache does not outlive the machine.
 """
 
 from __future__ import annotations
@@ -51,18 +52,19 @@ def variants(categories: list[str] | None, only: list[str] | None) -> list[tuple
             order += [n for n in needs(r) if n not in order]
         return order + [name]
 
-    in_categories = [n for n in sorted(cat) if n not in m and categories and cat[n].category in categories]
-    if not only and not categories:
-        in_categories = [n for n in sorted(cat) if n not in m]
-    names = list(only or []) + [n for n in in_categories if n not in (only or [])]   # --only and --category: both
+    missing = [n for n in sorted(cat) if n not in m]
+    chosen = list(only or [])
+    if categories or not chosen:   # --only first, then the categories' (every ingredient with neither)
+        chosen += [n for n in missing if n not in chosen and (not categories or cat[n].category in categories)]
+    names = chosen
     return [(n, [x for x in needs(n) if x not in m]) for n in names]
 
 
-def command(adds: list[str], args: argparse.Namespace, steps: int, out: Path, force: bool = False) -> list[str]:
-    """The `remix` command line of one variant (plain M when adds is empty); `force` trains it again even
-    where its record exists."""
+def command(adds: list[str], args: argparse.Namespace, steps: int, out: Path) -> list[str]:
+    """The `remix` command line of one variant (plain M when adds is empty). It always trains (--force):
+    the book of calls, not the results store, says what is measured already."""
     cmd = [sys.executable, "-m", "remix", "ablate" if adds else "run", M, "--steps", str(steps),
-           "--out", str(out), "--quiet"] + (["--force"] if force else [])
+           "--out", str(out), "--quiet", "--force"]
     if args.tiny:   # a check of this script on a CPU
         cmd += ["--scale", "tiny", "--device", "cpu"]
     else:
@@ -71,6 +73,19 @@ def command(adds: list[str], args: argparse.Namespace, steps: int, out: Path, fo
     for name in adds:
         cmd += ["--add", name]
     return cmd
+
+
+# What a call costs on one H200 (benchmarks/results/h200_2026-12-02c): a primed 200-step run measures in
+# 50-60 s; four runs primed side by side take about 100 s.
+MEASURED_S, PRIME_WAVE_S = 60.0, 100.0
+
+
+def affordable(budget: float, parallel: int) -> int:
+    """How many runs (plain M first) one call can prime and then measure within `budget` seconds."""
+    k = 0
+    while -(-(k + 1) // parallel) * PRIME_WAVE_S + (k + 1) * MEASURED_S <= budget:
+        k += 1
+    return k
 
 
 # Enough steps that the warm-up of a primed run visits every stage boundary, as the measured run's does
@@ -86,7 +101,7 @@ def prime(todo: list[tuple[str, list[str]]], args: argparse.Namespace) -> dict[s
 
     def one(item: tuple[str, list[str]]) -> float:
         t0 = time.time()
-        cmd = command(item[1], args, PRIME_STEPS, args.out / "primed", force=True)   # a record is not a cache
+        cmd = command(item[1], args, PRIME_STEPS, args.out / "primed")
         proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env)
         return round((time.time() - t0) * (1 if proc.returncode == 0 else -1), 1)
 
@@ -98,8 +113,8 @@ def prime(todo: list[tuple[str, list[str]]], args: argparse.Namespace) -> dict[s
     return walls
 
 
-def train(adds: list[str], args: argparse.Namespace, force: bool = False) -> dict:
-    cmd = command(adds, args, args.steps, args.out, force)
+def train(adds: list[str], args: argparse.Namespace) -> dict:
+    cmd = command(adds, args, args.steps, args.out)
     t0 = time.time()
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     row = {"wall_s": round(time.time() - t0, 1), "exit": proc.returncode}
@@ -115,8 +130,15 @@ def train(adds: list[str], args: argparse.Namespace, force: bool = False) -> dic
     return row
 
 
-def load_book(path: Path) -> dict[str, dict[str, dict]]:
-    """{call: {name: row}} of the calls before this one (a flat {name: row}, the older format, is one call)."""
+def settings(args: argparse.Namespace) -> dict:
+    """What a measurement depends on besides the variant: a variant is kept only under the same settings."""
+    return {"steps": args.steps, "val_every": args.val_every, "val_tokens": args.val_tokens, "row": ROW,
+            "data": args.data.name, "tiny": args.tiny}
+
+
+def load_book(path: Path) -> dict[str, dict]:
+    """{call: {"settings": …, "rows": {name: row}}} of the calls before this one. Older books (rows
+    straight under each call, or one flat {name: row}) have no settings: their rows are shown, not kept."""
     if not path.is_file():
         return {}
     data = json.loads(path.read_text())
@@ -124,20 +146,35 @@ def load_book(path: Path) -> dict[str, dict[str, dict]]:
 
     def ints(row: dict) -> dict:   # JSON keeps the validation steps as strings
         return {**row, "val": {int(k): v for k, v in row["val"].items()}} if "val" in row else row
-    return {call: {name: ints(row) for name, row in rows.items()} for call, rows in calls.items()}
+    return {call: {"settings": c.get("settings") if "rows" in c else None,
+                   "rows": {name: ints(row) for name, row in (c["rows"] if "rows" in c else c).items()}}
+            for call, c in calls.items()}
 
 
-def measured(book: dict[str, dict[str, dict]]) -> set[str]:
-    """The variants (not M) some call finished."""
-    return {n for rows in book.values() for n, r in rows.items() if n != "M" and r.get("status") == "finished"}
+def measured(book: dict[str, dict], now: dict) -> set[str]:
+    """The variants (not M) finished in a call under the settings `now` whose M finished too (a Δ needs it)."""
+    done = set()
+    for call in book.values():
+        rows = call["rows"]
+        if call["settings"] == now and rows.get("M", {}).get("status") == "finished":
+            done |= {n for n, r in rows.items() if n != "M" and r.get("status") == "finished"}
+    return done
+
+
+def save(book: dict[str, dict], path: Path) -> None:
+    from remix.atomic import atomic_open
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_open(path) as f:   # a call killed mid-write leaves the previous book, not half of this one
+        f.write(json.dumps({"calls": book}, indent=1))
 
 
 def table(book: dict[str, dict[str, dict]]) -> None:
     """One block per call: each variant against the M measured in the same call (calls differ by ~1%)."""
     nan = float("nan")
     print(f"\n{'variant':<28} {'ms/step':>8} {'Δ ms':>7} {'val@100':>8} {'val@200':>8} {'Δ val':>7}")
-    for call, rows in book.items():
+    for call, c in book.items():
         print(f"call {call}")
+        rows = c["rows"]
         m = rows.get("M", {})
         for name, r in rows.items():
             if "val" not in r:
@@ -148,13 +185,41 @@ def table(book: dict[str, dict[str, dict]]) -> None:
             dval = r["val"][last] - m.get("val", {}).get(last, nan)
             print(f"{name:<28} {r['ms_per_step']:>8.1f} {dms:>+7.1f} {r['val'].get(100, nan):>8.4f} "
                   f"{r['val'].get(200, nan):>8.4f} {dval:>+7.4f}")
-    staged = {(c, n): r for c, rows in book.items() for n, r in rows.items()
+    staged = {(c, n): r for c, call in book.items() for n, r in call["rows"].items()
               if len(r.get("segments", [])) > len(r.get("val", {})) - 1}
     if staged:   # runs with stages, windows or events: the clock per segment between their boundaries
         print(f"\n{'variant':<28} {'graphs':>6}  ms/step by segment (start-end)")
         for (_, name), r in staged.items():
             parts = "  ".join(f"{s['start']}-{s['end']}: {s['ms_per_step']:.1f}" for s in r["segments"])
             print(f"{name:<28} {r.get('compilations') or 0:>6}  {parts}")
+
+
+def measure(todo: list[tuple[str, list[str]]], book: dict, path: Path, args: argparse.Namespace) -> None:
+    """One call: plain M, then each variant, into the book's last call, saved after every run."""
+    start, slowest, rows = time.time(), 0.0, list(book.values())[-1]["rows"]
+    primed = {}
+    if args.prime > 0:   # prime no more than this call can measure: the cache does not outlive the machine
+        fits = affordable(args.budget, args.prime)
+        if fits < len(todo):
+            print(f"this call can prime and measure {fits} run(s) in {args.budget:.0f} s: "
+                  f"{len(todo) - fits} variant(s) wait for the next call")
+        todo, slowest = todo[:fits], MEASURED_S
+        primed = prime(todo, args) if todo else {}
+    for name, adds in todo:
+        left = args.budget - (time.time() - start)
+        if left < slowest * 1.1:
+            print(f"stopping before {name}: {left:.0f} s left, the slowest run took {slowest:.0f} s "
+                  f"(run the same command again to go on)")
+            break
+        rows[name] = train(adds, args)   # M again in every call: each Δ compares runs of one call
+        if name in primed:
+            rows[name]["primed_s"] = primed[name]
+        slowest = max(slowest, rows[name]["wall_s"])
+        print(name, json.dumps(rows[name]), flush=True)
+        save(book, path)   # after every run: a call cut short keeps what finished
+        if name == "M" and rows[name].get("status") != "finished":
+            print("plain M did not finish: nothing in this call could be compared with it; stopping")
+            break
 
 
 def main() -> None:
@@ -168,34 +233,20 @@ def main() -> None:
     p.add_argument("--budget", type=float, default=1500, help="seconds this call may spend")
     p.add_argument("--out", type=Path, default=Path("bench-out/ingredients"))
     p.add_argument("--prime", type=int, default=0, metavar="N",
-                   help="first compile every variant's graphs into the cache, N processes at a time")
+                   help="first compile the graphs of the variants this call can measure into the cache, N "
+                        "processes at a time")
     p.add_argument("--tiny", action="store_true", help="check the script on a CPU at tiny scale")
     args = p.parse_args()
     args.data = args.data.resolve()
-    start, slowest = time.time(), 0.0
     path = args.out / "ingredients_gpu.json"
-    book = load_book(path)
-    done = measured(book)
+    book, now = load_book(path), settings(args)
+    done = measured(book, now)
     todo = [v for v in variants(args.category, args.only) if v[0] not in done]
     if done:
-        print(f"{len(done)} variant(s) measured by earlier calls are kept ({path})")
+        print(f"{len(done)} variant(s) measured by earlier calls with these settings are kept ({path})")
     if todo:
-        todo.insert(0, ("M", []))
-        primed = prime(todo, args) if args.prime > 0 else {}
-        rows = book.setdefault(time.strftime("%Y-%m-%d %H:%M:%S"), {})
-        for name, adds in todo:
-            left = args.budget - (time.time() - start)
-            if left < slowest * 1.1:
-                print(f"stopping before {name}: {left:.0f} s left, the slowest run took {slowest:.0f} s "
-                      f"(run the same command again to go on)")
-                break
-            rows[name] = train(adds, args, force=name == "M")   # M again in every call: Δ is within a call
-            if name in primed:
-                rows[name]["primed_s"] = primed[name]
-            slowest = max(slowest, rows[name]["wall_s"])
-            print(name, json.dumps(rows[name]), flush=True)
-            args.out.mkdir(parents=True, exist_ok=True)   # after every run: a call cut short keeps what finished
-            path.write_text(json.dumps({"calls": book}, indent=1))
+        book[time.strftime("%Y-%m-%d %H:%M:%S")] = {"settings": now, "rows": {}}
+        measure([("M", []), *todo], book, path, args)
     table(book)
 
 

@@ -44,21 +44,37 @@ def test_plain_m_is_a_run_and_a_variant_an_ablation_with_its_requirements_first(
     assert adds[-1] == "muon_qkvo_split" and name == "muon_qkvo_split"
 
 
-def test_a_resumed_call_keeps_what_earlier_calls_measured_and_measures_m_again(tmp_path):
+NOW = {"steps": 200, "val_every": 100, "val_tokens": 1 << 20, "row": 65536, "data": "enwiki", "tiny": False}
+
+
+def _row(ms, val200, status="finished"):
+    return {"status": status, "ms_per_step": ms, "val": {"0": 10.8, "200": val200}}
+
+
+def test_a_call_keeps_what_calls_with_its_settings_and_a_finished_m_measured(tmp_path):
     import json
     path = tmp_path / "ingredients_gpu.json"
-    flat = {"M": {"status": "finished", "ms_per_step": 139.0, "val": {"0": 10.8, "200": 4.93}},
-            "normuon": {"status": "finished", "ms_per_step": 138.7, "val": {"0": 10.8, "200": 4.86}},
-            "smear": {"exit": 1, "error": ["no record"]}}
-    path.write_text(json.dumps(flat))                          # the older format: one call
+    path.write_text(json.dumps({"calls": {
+        "one": {"settings": NOW, "rows": {"M": _row(139.0, 4.93), "normuon": _row(138.7, 4.86),
+                                          "smear": {"exit": 1, "error": ["no record"]}}},
+        "two": {"settings": {**NOW, "steps": 100}, "rows": {"M": _row(139.0, 5.7), "backout": _row(139.9, 5.6)}},
+        "three": {"settings": NOW, "rows": {"M": _row(139.0, 4.93, "failed"), "x0_mixing": _row(140.0, 4.9)}},
+    }}))
     book = bench.load_book(path)
-    assert list(book) == ["earlier"] and book["earlier"]["normuon"]["val"][200] == 4.86   # steps as ints
-    assert bench.measured(book) == {"normuon"}                 # not M, not a failed run
-    path.write_text(json.dumps({"calls": book}))
+    assert book["one"]["rows"]["normuon"]["val"][200] == 4.86               # validation steps as ints
+    assert bench.measured(book, NOW) == {"normuon"}   # not M, a failure, other settings, nor a call without M
+    bench.save(book, path)
     assert bench.load_book(path) == book
-    args = _args()
-    assert "--force" in bench.command([], args, 200, args.out, force=True)
-    assert "--force" not in bench.command(["normuon"], args, 200, args.out)
+    path.write_text(json.dumps({"M": _row(139.0, 4.93), "normuon": _row(138.7, 4.86)}))   # an older, flat book
+    assert bench.load_book(path)["earlier"]["settings"] is None and bench.measured(bench.load_book(path), NOW) == set()
+
+
+def test_a_primed_call_takes_no_more_variants_than_its_budget_measures():
+    assert bench.affordable(0, 4) == 0
+    for budget in (200, 560, 1500):
+        k = bench.affordable(budget, 4)
+        cost = lambda n: -(-n // 4) * bench.PRIME_WAVE_S + n * bench.MEASURED_S   # noqa: E731
+        assert cost(k) <= budget < cost(k + 1)
 
 
 def test_only_comes_first_then_the_categories_without_repeats():
