@@ -165,6 +165,17 @@ def orthogonalise_polar_express_triton(G: torch.Tensor, steps: int, coefficients
     return _compiled("polar_express")(G, int(steps))
 
 
+def kernel_on(device: torch.device) -> str:
+    """What the two orthogonalisers run on `device`, for the run's record."""
+    if device.type == "cuda" and _have_triton():
+        return "triton symmetric products (#27)"
+    return "torch orthogonaliser (triton_newton_schulz fell back: " + \
+        ("no CUDA GPU)" if device.type != "cuda" else "triton is not installed)")
+
+
+orthogonalise_newton_schulz_triton.kernel = orthogonalise_polar_express_triton.kernel = kernel_on
+
+
 @ingredient(name="triton_newton_schulz",
             summary="Muon's X·Xᵀ and b·A + c·A² as Triton symmetric products (#27; same math)",
             category="systems", provenance=R27, requires=("muon",), refines=("polar_express",),

@@ -97,11 +97,19 @@ def check(spec, device: str) -> None:
         raise CapabilityError("this machine cannot run the spec:\n  " + "\n  ".join(found))
 
 
-def kernels(model) -> dict[str, str]:
-    """Which kernel each kernel-bearing component runs ({component type: kernel}), for the run's record."""
+def kernels(model, optimizers=()) -> dict[str, str]:
+    """Which kernel each kernel-bearing component runs ({component type: kernel}), for the run's record;
+    with the optimizers, also what Muon orthogonalises with where the orthogonaliser says (a kernel's)."""
     out: dict[str, str] = {}
     for module in model.modules():
         kernel = getattr(module, "kernel", None)
         if isinstance(kernel, str):
             out.setdefault(type(module).__name__, kernel)
+    from remix.optim.orthogonalise import ORTHOGONALISERS
+    for opt in optimizers:
+        for group in opt.param_groups:
+            name = group.get("orthogonaliser")
+            kernel_on = getattr(ORTHOGONALISERS.get(name), "kernel", None) if name else None
+            if kernel_on is not None and group["params"]:
+                out.setdefault(f"{type(opt).__name__} {name}", kernel_on(group["params"][0].device))
     return out

@@ -77,7 +77,7 @@ def train_plan(plan: RunPlan, store: ResultStore, *, sweep: dict | None = None,
     try:   # from the model's build on: a signal while it builds (a scheduler's) still leaves its record
         trainer = Trainer(plan.spec, dataset, dist, plan.seed)
         result.param_count = sum(p.numel() for p in trainer.model.parameters())
-        result.kernels = kernels(trainer.model)   # where an ingredient chose between a kernel and its fallback
+        result.kernels = kernels(trainer.model, trainer.optim.optimizers)   # a kernel, or its fallback
         with monitor:
             trainer.run(result, monitor.on_progress, log_every=watch.log_every)
         result.status = "finished"

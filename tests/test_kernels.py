@@ -501,3 +501,13 @@ def test_muon_steps_with_triton_newton_schulz_are_the_torch_steps_on_a_cpu(extra
     assert kernel.optim["hidden"].args["orthogonaliser"].endswith("_triton")
     assert sum(not torch.equal(a, b) for a, b in zip(start, params[1])) > 10   # the steps moved the matrices
     assert all(torch.equal(a, b) for a, b in zip(*params))
+
+
+def test_the_record_names_what_muon_orthogonalises_with_where_it_fell_back():
+    spec = m_with("triton_newton_schulz")
+    model = fp32_model(spec)
+    found = kernels(model, build_optimizers(model, spec, world=1, rank=0).optimizers)
+    assert found["Muon newton_schulz_triton"] == "torch orthogonaliser (triton_newton_schulz fell back: no CUDA GPU)"
+    plain = m_with()
+    model = fp32_model(plain)
+    assert not any(k.startswith("Muon") for k in kernels(model, build_optimizers(model, plain, world=1, rank=0).optimizers))
