@@ -315,6 +315,12 @@ def show(recipe: Path = typer.Argument(..., help="A recipe TOML file."), scale: 
     out.print(f"data: {describe_data(spec.data.source, spec.model.vocab_size)}", highlight=False)
     if skipped:
         out.print(f"[yellow]overrides not applicable to this variant:[/yellow] {', '.join(skipped)}")
+    from remix.overrides import quiet_overrides
+    quiet = quiet_overrides(r)
+    if quiet:   # an ablation of either ingredient then removes less than its name says
+        out.print("[yellow]quiet overrides[/yellow] (a later ingredient changed what an earlier one set):")
+        for o in quiet:
+            out.print("  " + escape(str(o)), highlight=False)
     if model_:
         show_model(spec)
 

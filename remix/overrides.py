@@ -21,8 +21,9 @@ class QuietOverride:
 
 
 def quiet_overrides(recipe) -> list[QuietOverride]:
-    """Each (path, earlier, later) where `later` silently replaced `earlier`'s value; a component counts
-    once (its name and arguments are one choice)."""
+    """Each (path, earlier, later) where `later` silently replaced `earlier`'s value. Choosing a component
+    (its name) sets all of it; changing some arguments of the same component sets only those, so two
+    ingredients that tune different arguments of one component do not override each other."""
     spec = base_spec(recipe.base)
     setter: dict[str, str] = {}
     paths = spec.paths()
@@ -31,13 +32,19 @@ def quiet_overrides(recipe) -> list[QuietOverride]:
         ing = catalogue_mod.get(name)
         before, spec = spec, ing.apply(spec, options)
         new = spec.paths()
-        changed = {_slot(spec, p) if p in new else _slot(before, p)
-                   for p in {*paths, *new} if paths.get(p, _MISSING) != new.get(p, _MISSING)}
-        for slot in sorted(changed):
-            earlier = setter.get(slot)
-            if earlier is not None and earlier != name and earlier not in (*ing.requires, *ing.refines):
-                found.append(QuietOverride(slot, earlier, name))
-            setter[slot] = name
+        slots = {p: _slot(spec, p) if p in new else _slot(before, p)
+                 for p in {*paths, *new} if paths.get(p, _MISSING) != new.get(p, _MISSING)}
+        chosen = {slot for p, slot in slots.items() if p == f"{slot}.name"}
+        for key in sorted({slot if slot == p or slot in chosen else p for p, slot in slots.items()}):
+            if key in chosen:   # a component chosen anew replaces whatever set it or any of its arguments
+                earlier = [v for k, v in setter.items() if k == key or k.startswith(key + ".")]
+                setter = {k: v for k, v in setter.items() if not k.startswith(key + ".")}
+            else:               # an argument: what set it, or else what chose its component
+                earlier = [setter.get(key) or setter.get(key.rsplit(".", 1)[0])]
+            for e in dict.fromkeys(earlier):
+                if e is not None and e != name and e not in (*ing.requires, *ing.refines):
+                    found.append(QuietOverride(key, e, name))
+            setter[key] = name
         paths = new
     return list(dict.fromkeys(found))
 

@@ -134,3 +134,5 @@ def test_quiet_overrides_are_named():
     recipe = load_recipe(RECIPES / "adamw_baseline.toml").add("untied_head", position=0)
     found = [str(o) for o in quiet_overrides(recipe)]
     assert any("model.init.embed: set by untied_head, changed again by default_linear_init" in f for f in found)
+    # two ingredients tuning different arguments of one component do not override each other
+    assert quiet_overrides(load_recipe(RECIPES / "record_21.toml")) == []

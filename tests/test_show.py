@@ -30,3 +30,14 @@ def test_show_model_works_for_every_recipe(path):
     res = invoke("show", str(path), "--model")
     assert res.exit_code == 0, res.output
     assert "total: " in res.output and " 0: " in res.output
+
+
+def test_show_names_quiet_overrides_and_none_where_ingredients_tune_different_arguments():
+    """speedrun_history replays retunes (double_lr's Muon lr, then higher_muon_lr's); record_21's window
+    warm-up sets the attention's block and block_mask_from_bounds its mask build: no override."""
+    res = invoke("show", str(RECIPES / "speedrun_history.toml"))
+    assert res.exit_code == 0, res.output
+    assert "quiet overrides" in res.output
+    assert "optim.hidden.lr: set by double_lr, changed again by higher_muon_lr" in res.output
+    res = invoke("show", str(RECIPES / "record_21.toml"))
+    assert res.exit_code == 0 and "quiet overrides" not in res.output
