@@ -162,8 +162,7 @@ def measured(book: dict[str, dict], now: dict) -> set[str]:
 
 
 def save(book: dict[str, dict], path: Path) -> None:
-    from remix.atomic import atomic_open
-    path.parent.mkdir(parents=True, exist_ok=True)
+    from remix.atomic import atomic_open   # (which makes the folder)
     with atomic_open(path) as f:   # a call killed mid-write leaves the previous book, not half of this one
         f.write(json.dumps({"calls": book}, indent=1))
 

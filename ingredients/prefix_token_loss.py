@@ -41,7 +41,6 @@ Does it change the math
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -119,11 +118,9 @@ def gpt2_prefix_table() -> torch.Tensor:
         if table.shape == (GPT2_VOCAB,):
             return table
     table = prefix_table_from_ranks(_gpt2_ranks(), GPT2_VOCAB)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    os.close(fd)
-    torch.save(table, tmp)
-    os.replace(tmp, path)
+    from remix.atomic import atomic_open
+    with atomic_open(path, "wb") as f:   # another run may be reading the cache
+        torch.save(table, f)
     return table
 
 

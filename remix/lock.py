@@ -43,7 +43,7 @@ def run_lock(root: Path | str, identity: str) -> Iterator[None]:
         yield
         return
     path = lock_path(root, identity)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    os.makedirs(path.parent, exist_ok=True)
     while True:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
         try:
