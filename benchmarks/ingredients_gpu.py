@@ -103,6 +103,9 @@ def prime(todo: list[tuple[str, list[str]]], args: argparse.Namespace) -> dict[s
         t0 = time.time()
         cmd = command(item[1], args, PRIME_STEPS, args.out / "primed")
         proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env)
+        if proc.returncode != 0:   # said now: its measured run will fail the same way or compile from scratch
+            why = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+            print(f"priming {item[0]} failed (exit {proc.returncode}): {why[0]}", flush=True)
         return round((time.time() - t0) * (1 if proc.returncode == 0 else -1), 1)
 
     t0 = time.time()
