@@ -52,11 +52,10 @@ def variants(categories: list[str] | None, only: list[str] | None) -> list[tuple
             order += [n for n in needs(r) if n not in order]
         return order + [name]
 
-    missing = [n for n in sorted(cat) if n not in m]
-    chosen = list(only or [])
-    if categories or not chosen:   # --only first, then the categories' (every ingredient with neither)
-        chosen += [n for n in missing if n not in chosen and (not categories or cat[n].category in categories)]
-    names = chosen
+    names = list(only or [])
+    if categories or not names:   # --only first, then the categories' (every ingredient with neither)
+        names += [n for n in sorted(cat) if n not in m and n not in names
+                  and (not categories or cat[n].category in categories)]
     return [(n, [x for x in needs(n) if x not in m]) for n in names]
 
 
@@ -93,26 +92,27 @@ def affordable(budget: float, parallel: int) -> int:
 PRIME_STEPS = 12
 
 
-def prime(todo: list[tuple[str, list[str]]], args: argparse.Namespace) -> dict[str, float]:
-    """Compiles each variant's graphs into the cache, `args.prime` runs at a time; {name: wall s}, negative
+def prime(todo: list[tuple[str, list[str]]], args: argparse.Namespace) -> dict[str, float | None]:
+    """Compiles each variant's graphs into the cache, `args.prime` runs at a time; {name: wall s}, None
     where the run failed (its measured run then compiles from scratch, nothing else changes)."""
     from concurrent.futures import ThreadPoolExecutor
     env = {**os.environ, "PYTORCH_CUDA_ALLOC_CONF": "expandable_segments:True"}   # N runs share the memory
 
-    def one(item: tuple[str, list[str]]) -> float:
+    def one(item: tuple[str, list[str]]) -> float | None:
         t0 = time.time()
         cmd = command(item[1], args, PRIME_STEPS, args.out / "primed")
         proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env)
         if proc.returncode != 0:   # said now: its measured run will fail the same way or compile from scratch
             why = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
             print(f"priming {item[0]} failed (exit {proc.returncode}): {why[0]}", flush=True)
-        return round((time.time() - t0) * (1 if proc.returncode == 0 else -1), 1)
+            return None
+        return round(time.time() - t0, 1)
 
     t0 = time.time()
     with ThreadPoolExecutor(args.prime) as pool:
         walls = dict(zip((n for n, _ in todo), pool.map(one, todo)))
     print(f"primed {len(todo)} variant(s), {args.prime} at a time, in {time.time() - t0:.0f} s: "
-          + ", ".join(f"{n} {w:.0f} s" + (" (failed)" if w < 0 else "") for n, w in walls.items()), flush=True)
+          + ", ".join(f"{n} failed" if w is None else f"{n} {w:.0f} s" for n, w in walls.items()), flush=True)
     return walls
 
 
@@ -140,18 +140,14 @@ def settings(args: argparse.Namespace) -> dict:
 
 
 def load_book(path: Path) -> dict[str, dict]:
-    """{call: {"settings": …, "rows": {name: row}}} of the calls before this one. Older books (rows
-    straight under each call, or one flat {name: row}) have no settings: their rows are shown, not kept."""
+    """{call: {"settings": …, "rows": {name: row}}} of the calls before this one."""
     if not path.is_file():
         return {}
-    data = json.loads(path.read_text())
-    calls = data["calls"] if "calls" in data else {"earlier": data}
 
     def ints(row: dict) -> dict:   # JSON keeps the validation steps as strings
         return {**row, "val": {int(k): v for k, v in row["val"].items()}} if "val" in row else row
-    return {call: {"settings": c.get("settings") if "rows" in c else None,
-                   "rows": {name: ints(row) for name, row in (c["rows"] if "rows" in c else c).items()}}
-            for call, c in calls.items()}
+    return {call: {"settings": c["settings"], "rows": {name: ints(row) for name, row in c["rows"].items()}}
+            for call, c in json.loads(path.read_text())["calls"].items()}
 
 
 def measured(book: dict[str, dict], now: dict) -> set[str]:

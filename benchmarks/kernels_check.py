@@ -38,6 +38,7 @@ def log(msg: str) -> None:
 
 
 def bench(fn, iters: int = 10, warmup: int = 3) -> float:
+    """ms per call of fn after `warmup` calls (compilation and autotuning happen there)."""
     for _ in range(warmup):
         fn()
     torch.cuda.synchronize()
@@ -172,20 +173,6 @@ def check_relu2():
 
 # --- symmetric Newton–Schulz products (#27) -------------------------------------------------------------
 
-def bench_events(fn, iters: int = 20, warmup: int = 5) -> float:
-    """ms per call of fn, by CUDA events, after `warmup` calls (compilation and autotuning happen there)."""
-    for _ in range(warmup):
-        fn()
-    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    torch.cuda.synchronize()
-    start.record()
-    for _ in range(iters):
-        fn()
-    end.record()
-    torch.cuda.synchronize()
-    return start.elapsed_time(end) / iters
-
-
 def check_symmetric_output(name: str, out: torch.Tensor) -> None:
     exact = torch.equal(out, out.transpose(-2, -1))
     print(f"  {name:<28} symmetric: {'exactly' if exact else 'NO'} {'ok' if exact else 'MISMATCH'}")
@@ -211,14 +198,14 @@ def check_symmetric():
         label = "x".join(map(str, shape))
         S = xxt(X)
         check_symmetric_output(f"xxt[{label}]", S)
-        ms_k, ms_r = bench_events(lambda: xxt(X)), bench_events(lambda: torch_xxt(X))
+        ms_k, ms_r = bench(lambda: xxt(X)), bench(lambda: torch_xxt(X))
         check_like_reference(f"xxt[{label}]", {"X·Xᵀ": (S, torch_xxt(X), torch_xxt(X.float()))}, ms_k, ms_r,
                              "forward (reference: bf16 torch matmul)")
         for b, c in ((ns5[1], ns5[2]), POLAR_EXPRESS[0][1:]):   # NS5's and Polar Express's first (the largest)
             B = ba_plus_caa(S, b, c)
             check_symmetric_output(f"ba_plus_caa[{label}]", B)
-            ms_k = bench_events(lambda: ba_plus_caa(S, b, c))
-            ms_r = bench_events(lambda: torch_ba_plus_caa(S, b, c))
+            ms_k = bench(lambda: ba_plus_caa(S, b, c))
+            ms_r = bench(lambda: torch_ba_plus_caa(S, b, c))
             check_like_reference(f"ba_plus_caa[{label}]", {f"b={b:.3g}": (B, torch_ba_plus_caa(S, b, c),
                                                                             torch_ba_plus_caa(S.float(), b, c))},
                                  ms_k, ms_r, "forward (reference: bf16 torch, eager)")
@@ -246,7 +233,7 @@ def check_symmetric():
                 print(f"  {name}[{label}] shape/dtype/layout {tuple(Ok.shape)} {Ok.dtype} vs {tuple(Or.shape)} "
                       f"{Or.dtype} MISMATCH")
                 FAILED.append(f"{name}[{label}] (shape)")
-            ms_k, ms_r = bench_events(lambda: kernel(G, 5, ns5)), bench_events(lambda: reference(G, 5, ns5))
+            ms_k, ms_r = bench(lambda: kernel(G, 5, ns5)), bench(lambda: reference(G, 5, ns5))
             check_like_reference(f"{name}[{label}]", {"O": (Ok, Or, fp32_iteration(G, triples, scale, eps))},
                                  ms_k, ms_r, "5 steps (reference: compiled torch)")
 

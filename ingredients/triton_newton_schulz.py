@@ -121,12 +121,18 @@ def _have_triton() -> bool:
     return triton_available()
 
 
+def fallback_reason(device: torch.device) -> str | None:
+    """Why the torch orthogonaliser runs instead of the kernels for matrices on `device` (None: it does not)."""
+    if device.type != "cuda":
+        return f"the matrices are on {device.type}, not a CUDA GPU"
+    return None if _have_triton() else "triton is not installed"
+
+
 def runs_kernels(G: torch.Tensor) -> bool:
     """Whether the Triton kernels run for G; if not, warns once per reason (the torch path runs)."""
-    if G.is_cuda and _have_triton():
+    reason = fallback_reason(G.device)
+    if reason is None:
         return True
-    reason = (f"the matrices are on {G.device.type}, not a CUDA GPU" if not G.is_cuda
-              else "triton is not installed")
     if reason not in _WARNED:
         _WARNED.add(reason)
         warnings.warn(f"triton_newton_schulz: {reason}; Muon runs the torch orthogonaliser (same math)",
@@ -167,10 +173,9 @@ def orthogonalise_polar_express_triton(G: torch.Tensor, steps: int, coefficients
 
 def kernel_on(device: torch.device) -> str:
     """What the two orthogonalisers run on `device`, for the run's record."""
-    if device.type == "cuda" and _have_triton():
-        return "triton symmetric products (#27)"
-    return "torch orthogonaliser (triton_newton_schulz fell back: " + \
-        ("no CUDA GPU)" if device.type != "cuda" else "triton is not installed)")
+    reason = fallback_reason(device)
+    return "triton symmetric products (#27)" if reason is None else \
+        f"torch orthogonaliser (triton_newton_schulz fell back: {reason})"
 
 
 orthogonalise_newton_schulz_triton.kernel = orthogonalise_polar_express_triton.kernel = kernel_on

@@ -65,8 +65,6 @@ def test_a_call_keeps_what_calls_with_its_settings_and_a_finished_m_measured(tmp
     assert bench.measured(book, NOW) == {"normuon"}   # not M, a failure, other settings, nor a call without M
     bench.save(book, path)
     assert bench.load_book(path) == book
-    path.write_text(json.dumps({"M": _row(139.0, 4.93), "normuon": _row(138.7, 4.86)}))   # an older, flat book
-    assert bench.load_book(path)["earlier"]["settings"] is None and bench.measured(bench.load_book(path), NOW) == set()
 
 
 def test_a_primed_call_takes_no_more_variants_than_its_budget_measures():

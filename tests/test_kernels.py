@@ -507,7 +507,8 @@ def test_the_record_names_what_muon_orthogonalises_with_where_it_fell_back():
     spec = m_with("triton_newton_schulz")
     model = fp32_model(spec)
     found = kernels(model, build_optimizers(model, spec, world=1, rank=0).optimizers)
-    assert found["Muon newton_schulz_triton"] == "torch orthogonaliser (triton_newton_schulz fell back: no CUDA GPU)"
+    assert found["Muon newton_schulz_triton"] == \
+        "torch orthogonaliser (triton_newton_schulz fell back: the matrices are on cpu, not a CUDA GPU)"
     plain = m_with()
     model = fp32_model(plain)
     assert not any(k.startswith("Muon") for k in kernels(model, build_optimizers(model, plain, world=1, rank=0).optimizers))
