@@ -334,7 +334,8 @@ def leave_one_out(loo: pd.DataFrame, recipe: str, context: str, out: Path, stem:
         if symlog:
             ax.set_xscale("symlog", linthresh=symlog / per, linscale=0.6)
         names = [f"{r.ingredient}" + (f"  (#{int(r.rank)})" if r.rank is not None and not pd.isna(r.rank)
-                                      else "  (noise)" if _finite(r.cost) else "")
+                                      else "" if not _finite(r.cost)
+                                      else "  (noise)" if _finite(r.p_value) else "  (untested)")
                  for r in rows.itertuples()]
         ax.set_yticks(range(len(rows)), names)
         what = (f"extra time to target without it ({unit[0]})" if metric == "time"

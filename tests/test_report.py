@@ -254,3 +254,22 @@ def test_a_run_at_another_step_count_says_its_own():
     runs = [Run("a", 0, 120, None, None, "interrupted", ""), Run("b", 0, 20, None, None, "diverged", "NaN")]
     assert _issues(runs, 20) == "1 diverged; 1 interrupted at 120 steps"
     assert _issues(runs) == "1 diverged; 1 interrupted"
+
+
+def test_leave_one_out_labels_say_untested_where_no_test_could_run(tmp_path, monkeypatch):
+    """One seed each gives no p-value: the bar is grey, and its label says untested, not noise."""
+    from reports import figures
+    drawn = []
+    monkeypatch.setattr(figures, "_save", lambda fig, out, stem: drawn.append(fig) or [])
+    nan = float("nan")
+    loo = pd.DataFrame([
+        dict(ingredient="rope", cost=25.5, cost_lo=nan, cost_hi=nan, p_value=nan, significant=False, rank=None, metric="time",
+             mode="cheap"),
+        dict(ingredient="relu2", cost=1.2, cost_lo=0.1, cost_hi=2.0, p_value=0.3, significant=False, rank=None, metric="time",
+             mode="cheap"),
+        dict(ingredient="muon", cost=40.0, cost_lo=30.0, cost_hi=50.0, p_value=0.001, significant=True, rank=1, metric="time",
+             mode="cheap"),
+    ])
+    figures.leave_one_out(loo, "smoke", "CPU", tmp_path, "loo")
+    labels = [t.get_text() for t in drawn[0].axes[0].get_yticklabels()]
+    assert sorted(labels) == ["muon  (#1)", "relu2  (noise)", "rope  (untested)"]
