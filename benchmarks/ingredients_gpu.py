@@ -41,37 +41,34 @@ ROW = 65536
 
 
 def variants(categories: list[str] | None, only: list[str] | None) -> list[tuple[str, list[str]]]:
-    """(name, ingredients to add) for every catalogue ingredient M lacks, requirements first."""
+    """(name, the `remix ablate` options that make M plus it) for every catalogue ingredient M lacks: its
+    requirements added first, and M's same-math ingredients it conflicts with dropped (Recipe.plus)."""
     from remix.ingredient import catalogue
     from remix.recipe import load_recipe
-    cat, m = catalogue(), load_recipe(ROOT / M).names
-
-    def needs(name: str) -> list[str]:
-        order: list[str] = []
-        for r in cat[name].requires:
-            order += [n for n in needs(r) if n not in order]
-        return order + [name]
-
+    cat, m = catalogue(), load_recipe(ROOT / M)
     names = list(only or [])
     if categories or not names:   # --only first, then the categories' (every ingredient with neither)
-        names += [n for n in sorted(cat) if n not in m and n not in names
+        names += [n for n in sorted(cat) if n not in m.names and n not in names
                   and (not categories or cat[n].category in categories)]
-    return [(n, [x for x in needs(n) if x not in m]) for n in names]
+    out = []
+    for n in names:
+        v = m.plus(n)
+        out.append((n, [x for d in m.names if d not in v.names for x in ("--drop", d)]
+                    + [x for a in v.names if a not in m.names for x in ("--add", a)]))
+    return out
 
 
-def command(adds: list[str], args: argparse.Namespace, steps: int, out: Path) -> list[str]:
-    """The `remix` command line of one variant (plain M when adds is empty). It always trains (--force):
-    the book of calls, not the results store, says what is measured already."""
-    cmd = [sys.executable, "-m", "remix", "ablate" if adds else "run", M, "--steps", str(steps),
+def command(changes: list[str], args: argparse.Namespace, steps: int, out: Path) -> list[str]:
+    """The `remix` command line of one variant (plain M when it has no --drop/--add options). It always
+    trains (--force): the book of calls, not the results store, says what is measured already."""
+    cmd = [sys.executable, "-m", "remix", "ablate" if changes else "run", M, "--steps", str(steps),
            "--out", str(out), "--quiet", "--force"]
     if args.tiny:   # a check of this script on a CPU
         cmd += ["--scale", "tiny", "--device", "cpu"]
     else:
         cmd += ["--set", f"train.tokens_per_step={ROW}", "--set", f"eval.every={args.val_every}",
                 "--set", f"eval.tokens={args.val_tokens}", "--set", f"data.source='{args.data}'"]
-    for name in adds:
-        cmd += ["--add", name]
-    return cmd
+    return cmd + changes
 
 
 # What a call costs on one H200 (benchmarks/results/h200_2026-12-02c): a primed 200-step run measures in

@@ -14,7 +14,8 @@ Where from: #60 (01/16/26, 1.765 min, 2026-01-16_FusedSoftcappedEntropy: two Tri
 inside, one program per row); #67 (01/31/26, 1.540 min: the FP8 head's quantisation moved into it), #75
 (02/23/26, 1.453 min: strength-reduced, multi-token targets preloaded), #79 (04/04/26, 1.411 min: one CUDA
 kernel computing the gradient in the forward, fast-math, bf16 σ — not the same math, not reproduced).
-The records' kernels also summed multi-token-prediction terms (#53); remix has no MTP yet, so one target.
+The records' kernels also summed multi-token-prediction terms (#53); remix's kernels compute one target, so
+multi_token_prediction, bf16_ce and prefix_token_loss (losses they do not compute) conflict with it.
 A library with the same math was surveyed (Liger-Kernel's cross-entropy has a tanh soft-cap; the
 sigmoid forms need an affine rewrite and a bias, and its kernels compute gradients in the forward):
 our own kernels are smaller than that adaptation.
@@ -32,8 +33,9 @@ from torch import nn
 
 from remix.ingredient import Provenance, ingredient
 from remix.kernels import triton_available
+from remix.model.head import CrossEntropyConfig
 from remix.slots import LOSSES
-from remix.spec import C
+from remix.spec import C, SpecError
 
 R60 = Provenance("60", "01/16/26", "1.765 minutes", "2026-01-16_FusedSoftcappedEntropy", "fused soft-capped CE, Triton")
 R67 = Provenance("67", "01/31/26", "1.540 minutes", "2026-01-24_ImprovedLMHead", "FP8 head fused into the CE op")
@@ -41,6 +43,9 @@ R75 = Provenance("75", "02/23/26", "1.453 minutes", "2026-02-23_CrossEntropyKern
 R79 = Provenance("79", "04/04/26", "1.411 minutes", "2026-04-04_FuseCEFwdAndBwd", "CE forward and backward in one CUDA kernel")
 
 IGNORE = -1
+
+# Losses the kernels do not compute: a bf16 loss, multi-token targets, the prefix-token term.
+PLAIN_LOSS_ONLY = ("bf16_ce", "multi_token_prediction", "prefix_token_loss")
 
 
 @dataclass(frozen=True)
@@ -105,9 +110,15 @@ def fused_softcap_ce(cfg: FusedCEConfig, model) -> nn.Module:
 
 @ingredient(name="fused_softcap_ce", summary="soft-capped cross-entropy in fused Triton kernels (same math)",
             category="systems", provenance=(R60, R67, R75, R79), options=FusedCEConfig, math_equivalent=True,
-            doc=__doc__)
+            conflicts=PLAIN_LOSS_ONLY, doc=__doc__)
 def INGREDIENT(spec, reduction):
     loss = spec.model.loss
-    if loss.name == "cross_entropy" and "reduction" in loss.args:   # keep a summed loss (fp8_head's)
+    plain = CrossEntropyConfig()
+    other = {k: v for k, v in loss.args.items() if k != "reduction" and v != getattr(plain, k, None)}
+    if loss.name != "cross_entropy" or other:
+        raise SpecError("model.loss", f"fused_softcap_ce computes the plain soft-capped cross-entropy (fp32, "
+                                      f"one target); the loss here is {loss.name!r}"
+                                      + (f" with {other}" if other else "") + ": leave fused_softcap_ce out")
+    if "reduction" in loss.args:   # keep a summed loss (fp8_head's, ce_sum's)
         reduction = loss.args["reduction"]
     return spec.set("model.loss", C("fused_softcap_ce", reduction=reduction))

@@ -223,7 +223,9 @@ def run(recipe: Path = typer.Argument(..., help="A recipe TOML file."), seed: Op
 @app.command()
 def ablate(recipe: Path = typer.Argument(..., help="A recipe TOML file."),
            drop: list[str] = typer.Option([], "--drop", help="Leave this ingredient out (repeatable)."),
-           add: list[str] = typer.Option([], "--add", help="Add NAME or NAME@POSITION (repeatable)."),
+           add: list[str] = typer.Option([], "--add", help="Add NAME or NAME@POSITION (repeatable). "
+                                  "Without a position, an ingredient that changes the math goes before the recipe's "
+                                  "closing same-math kernels (A's and M's fused loss and mask build), others last."),
            each: bool = typer.Option(False, "--each", help="Leave each ingredient out in turn."),
            seed: Optional[int] = Seed, scale: Optional[str] = Scale, steps: Optional[int] = Steps,
            out_dir: Path = Out, device: Optional[str] = Device, set_: list[str] = Sets, force: bool = Force,

@@ -84,7 +84,7 @@ class Recipe:
                               f"{self.names.index(name)} of {', '.join(self.names)}); to move it, --drop it and "
                               f"--add {name}@POSITION")
         items = list(self.ingredients)
-        pos = len(items) if position is None else position
+        pos = self.add_position(name) if position is None else position
         if not 0 <= pos <= len(items):
             raise RecipeError(self.path, "ingredients", f"cannot add {name!r} at position {pos}: "
                               f"positions run from 0 to {len(items)}")
@@ -92,6 +92,38 @@ class Recipe:
         variant = {**self.variant, "kind": "drop" if self.variant.get("kind") == "drop" else "add",
                    "added": [*self.variant.get("added", []), name]}
         return _checked(replace(self, ingredients=tuple(items), variant=variant))
+
+    def add_position(self, name: str) -> int:
+        """Where `add` puts `name` without a position: last, except that an ingredient which changes the
+        math goes before the recipe's closing same-math ingredients (kernels and mask builds, as A and M
+        end with), so that they still apply to what it changes and a prefix sweep still ends with them."""
+        pos = len(self.ingredients)
+        if name in catalogue_mod.catalogue() and not catalogue_mod.get(name).math_equivalent:
+            while pos and catalogue_mod.get(self.ingredients[pos - 1][0]).math_equivalent:
+                pos -= 1
+        return pos
+
+    def plus(self, name: str) -> "Recipe":
+        """The recipe plus `name` as a catalogue table means it: its requirements first, each where `add`
+        puts it, less the recipe's same-math ingredients that conflict with it (M's fused cross-entropy
+        has no multi-token term: M plus multi_token_prediction trains the plain loss)."""
+        cat = catalogue_mod.catalogue()
+
+        def needs(n: str) -> list[str]:
+            order: list[str] = []
+            for r in cat[n].requires:
+                order += [x for x in needs(r) if x not in order]
+            return order + [n]
+
+        out = self
+        for n in needs(name):
+            if n in out.names:
+                continue
+            clash = [c for c in out.names if c in cat[n].conflicts or n in cat[c].conflicts]
+            if clash and all(cat[c].math_equivalent for c in clash):
+                out = out.drop(*clash)
+            out = out.add(n)
+        return out
 
     # -- resolution -------------------------------------------------------------------------------
     def resolve(self) -> "Resolved":
@@ -273,7 +305,8 @@ def _checked(recipe: Recipe) -> Recipe:
                               f"earlier in the order{hint}", line_of(text, name))
         clash = [c for c in seen if c in ing.conflicts or name in cat[c].conflicts]
         if clash:
-            raise RecipeError(file, "ingredients", f"{name!r} conflicts with {', '.join(map(repr, clash))}",
+            raise RecipeError(file, "ingredients", f"{name!r} conflicts with {', '.join(map(repr, clash))}: "
+                              f"keep one of them",
                               line_of(text, name))
         try:
             ing.resolve_options(opts)

@@ -113,13 +113,13 @@ def test_marginal_table_has_every_ingredient_once_with_the_last_one(standalone_a
     m = t.marginal[t.marginal.recipe == "muon_baseline"]
     assert list(m.ingredient) == muon.names and len(m) == len(muon.names)
     assert list(m["index"]) == list(range(1, len(muon.names) + 1))
-    last = m.set_index("ingredient").loc["lower_adam_eps"]
+    last = m.set_index("ingredient").loc[muon.names[-1]]
     v = t.variants.set_index(["label", "main_steps"])
     # the last Δ ends at the full recipe at 30 steps (the prefix sweep's), not at the standalone 120-step run
     assert last.after == pytest.approx(v.loc[("muon_baseline", 30)].loss if last.metric == "loss"
                                        else v.loc[("muon_baseline", 30)].time_s)
-    assert last.before == pytest.approx(v.loc[("+attention_scale", 30)].loss if last.metric == "loss"
-                                        else v.loc[("+attention_scale", 30)].time_s)
+    before = v.loc[(f"+{muon.names[-2]}", 30)]
+    assert last.before == pytest.approx(before.loss if last.metric == "loss" else before.time_s)
     assert set(m.steps) == {30}
 
 
@@ -127,9 +127,9 @@ def test_marginal_csv_and_waterfall_name_the_last_ingredient(tmp_path, standalon
     store, _ = standalone_and_prefixes
     rep = build_report(store.root, tmp_path / "report", history=False)
     marginal = pd.read_csv(tmp_path / "report" / "marginal.csv")
-    assert len(marginal) == len(muon.names) and marginal.ingredient.iloc[-1] == "lower_adam_eps"
+    assert len(marginal) == len(muon.names) and marginal.ingredient.iloc[-1] == muon.names[-1] == "fused_softcap_ce"
     assert (tmp_path / "report" / "waterfall-muon_baseline.png") in rep.files
-    assert "lower_adam_eps" in rep.markdown.read_text()
+    assert "fused_softcap_ce" in rep.markdown.read_text()
 
 
 # --- reproduction 2: ablate --drop rope beside a 3-seed leave-each-out at 30 steps -----------------

@@ -9,7 +9,7 @@ from remix.model import build_model
 from remix.recipe import load_recipe
 from remix.runner import RunOptions, resolve_spec
 
-from conftest import RECIPES, with_requirements
+from conftest import RECIPES
 
 
 def graphs(spec):
@@ -38,10 +38,5 @@ def _added_to_m():
 
 @pytest.mark.parametrize("name", _added_to_m())
 def test_m_plus_each_ingredient_is_one_graph(name):
-    m = load_recipe(RECIPES / "muon_baseline.toml")
-    recipe = m
-    for needed in with_requirements(name):
-        if needed not in recipe.names:
-            recipe = recipe.add(needed)
-    out = graphs(tiny(recipe))
+    out = graphs(tiny(load_recipe(RECIPES / "muon_baseline.toml").plus(name)))
     assert (out.graph_count, out.graph_break_count) == (1, 0), out.break_reasons

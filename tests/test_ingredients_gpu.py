@@ -21,8 +21,8 @@ def _args(**kw) -> argparse.Namespace:
 
 def test_a_primed_run_trains_the_same_spec_for_fewer_steps_into_a_scratch_store():
     args = _args()
-    measured = bench.command(["value_embeds"], args, args.steps, args.out)
-    primed = bench.command(["value_embeds"], args, bench.PRIME_STEPS, args.out / "primed")
+    measured = bench.command(["--add", "value_embeds"], args, args.steps, args.out)
+    primed = bench.command(["--add", "value_embeds"], args, bench.PRIME_STEPS, args.out / "primed")
 
     def without(cmd, *flags):
         out = list(cmd)
@@ -40,8 +40,10 @@ def test_a_primed_run_trains_the_same_spec_for_fewer_steps_into_a_scratch_store(
 def test_plain_m_is_a_run_and_a_variant_an_ablation_with_its_requirements_first():
     args = _args()
     assert bench.command([], args, 200, args.out)[3] == "run"
-    (name, adds), = bench.variants(None, ["muon_qkvo_split"])
-    assert adds[-1] == "muon_qkvo_split" and name == "muon_qkvo_split"
+    (name, changes), = bench.variants(None, ["muon_qkvo_split"])
+    assert changes[-2:] == ["--add", "muon_qkvo_split"] and name == "muon_qkvo_split"
+    (name, changes), = bench.variants(None, ["multi_token_prediction"])   # M's fused loss has no MTP term
+    assert changes == ["--drop", "fused_softcap_ce", "--add", "multi_token_prediction"]
 
 
 NOW = {"steps": 200, "val_every": 100, "val_tokens": 1 << 20, "row": 65536, "data": "enwiki", "tiny": False}

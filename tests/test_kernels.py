@@ -21,12 +21,12 @@ from remix.recipe import load_recipe
 from remix.runner import RunOptions, resolve_spec
 from remix.validate import check_capabilities
 
-from conftest import RECIPES, ROOT
+from conftest import RECIPES, ROOT, without_kernels
 
 
 @functools.cache
 def m_with(*names, scale="tiny", recipe="muon_baseline.toml"):
-    r = load_recipe(RECIPES / recipe)
+    r = without_kernels(recipe)
     for n in names:
         r = r.add(n)
     return resolve_spec(r, RunOptions(device="cpu", scale=scale))[0]

@@ -10,7 +10,7 @@ from remix.model import build_model
 from remix.recipe import load_recipe
 from remix.runner import RunOptions, resolve_spec
 
-from conftest import RECIPES, with_requirements
+from conftest import RECIPES
 
 
 def spec_of(recipe, **kw):
@@ -110,9 +110,7 @@ def test_each_ingredient_on_and_off(name):
     m = load_recipe(RECIPES / "muon_baseline.toml")
     a = load_recipe(RECIPES / "adamw_baseline.toml")
     recipe = m if name in m.names else a
-    on = recipe.prefixes()[0]
-    for needed in with_requirements(name):
-        on = on.add(needed)
+    on = recipe.prefixes()[0].plus(name)
     tiny_forward_backward(spec_of(on, scale="tiny"))
     dependents = [n for n in recipe.names if name in catalogue()[n].requires]
     off = recipe.drop(name, *dependents) if name in recipe.names else recipe

@@ -738,11 +738,11 @@ def test_gpt2_prefix_table_is_built_once_and_cached(tmp_path, monkeypatch):
 from remix.model import build_model  # noqa: E402
 from remix.recipe import load_recipe  # noqa: E402
 from remix.runner import RunOptions, resolve_spec  # noqa: E402
-from conftest import RECIPES  # noqa: E402
+from conftest import RECIPES, without_kernels  # noqa: E402
 
 
 def m_with(*names, options=None, scale=None):
-    recipe = load_recipe(RECIPES / "muon_baseline.toml")
+    recipe = without_kernels()
     for name in names:
         recipe = recipe.add(name, options=(options or {}).get(name))
     return resolve_spec(recipe, RunOptions(device="cpu", scale=scale))[0]

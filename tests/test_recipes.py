@@ -45,3 +45,37 @@ def test_every_prefix_of_the_history_resolves(name):
     """`remix run … --prefixes` trains each prefix: every one must be a valid recipe."""
     for prefix in load_recipe(RECIPES / f"{name}.toml").prefixes():
         resolve_spec(prefix, RunOptions(device="cpu"))
+
+
+# --- A and M close with same-math kernels: what --add does around them ------------------------------
+
+def test_a_and_m_close_with_their_kernels_and_an_addition_goes_before_them():
+    for name in ("muon_baseline", "adamw_baseline"):
+        r = load_recipe(RECIPES / f"{name}.toml")
+        assert r.names[-2:] == ["block_mask_from_bounds", "fused_softcap_ce"]
+        plus = r.add("value_embeds")     # changes the math: the kernels still apply after it
+        assert plus.names[-3:] == ["value_embeds", "block_mask_from_bounds", "fused_softcap_ce"]
+        assert r.add("async_loader").names[-1] == "async_loader"   # same math: last
+        assert r.add("value_embeds", len(r.names)).names[-1] == "value_embeds"   # NAME@POSITION as given
+
+
+def test_a_loss_the_fused_kernels_do_not_compute_is_refused_and_plus_drops_them():
+    from remix.recipe import RecipeError
+    m = load_recipe(RECIPES / "muon_baseline.toml")
+    for loss in ("bf16_ce", "multi_token_prediction", "prefix_token_loss"):
+        with pytest.raises(RecipeError, match=f"'fused_softcap_ce' conflicts with '{loss}': keep one"):
+            m.add(loss)
+        plus = m.plus(loss)
+        assert "fused_softcap_ce" not in plus.names and loss in plus.names
+        assert plus.names[-1] != loss and plus.names[-1] == "block_mask_from_bounds"
+    assert m.plus("ce_sum").resolve().spec.model.loss.args["reduction"] == "sum"   # a sum it computes: kept
+    assert m.plus("bigram_hash_embed").names[-3] == "bigram_hash_embed"
+
+
+def test_the_fused_loss_refuses_a_loss_it_does_not_compute_even_without_a_declared_conflict():
+    from ingredients.fused_softcap_ce import INGREDIENT
+    from remix.spec import SpecError
+    spec = load_recipe(RECIPES / "muon_baseline.toml").drop("fused_softcap_ce").resolve().spec
+    with pytest.raises(SpecError, match="loss here is 'cross_entropy' with {'precision': 'bfloat16'}"):
+        INGREDIENT.apply(spec.set("model.loss.precision", "bfloat16"))
+    assert INGREDIENT.apply(spec.set("model.loss.reduction", "sum")).model.loss.args == {"reduction": "sum"}

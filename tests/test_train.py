@@ -139,7 +139,8 @@ def test_baselines_train_at_tiny_scale(recipe, tmp_path):
                                                                results=str(tmp_path)))
     result = execute_plan(plan, ResultStore(tmp_path), watch=QUIET)
     assert result.status == "finished" and result.curve[-1].val_loss < result.curve[0].val_loss - 1.0
-    assert result.kernels == {"DocumentCore": "sdpa with a dense mask"}   # which attention kernel ran, on a CPU
+    assert result.kernels == {"DocumentCore": "sdpa with a dense mask",   # which kernels ran, on a CPU
+                              "FusedSoftcapCE": "torch reference (F.cross_entropy on fp32 soft-capped logits)"}
 
 
 def test_ablate_drop_rope_trains(tmp_path):
