@@ -40,6 +40,9 @@ def wait_for(predicate, timeout: float = 120, every: float = 0.05):
     raise AssertionError("timed out waiting")
 
 
+STEPS = 80
+
+
 def test_local_jobs_are_requeued_when_killed_and_never_submitted_twice(tmp_path, monkeypatch):
     from remix.options import RunOptions
     from remix.recipe import load_recipe
@@ -48,8 +51,9 @@ def test_local_jobs_are_requeued_when_killed_and_never_submitted_twice(tmp_path,
     from remix.sweep import plan_sweep, run_sweep
     monkeypatch.setenv("OMP_NUM_THREADS", "1")   # the jobs' torch: two threads contend on a shared 2-core machine
     store = ResultStore(tmp_path / "results")
-    options = RunOptions(steps=12, device="cpu", results=str(store.root),
-                         sets=(("eval.every", 6), ("eval.tokens", 4096), ("model.n_layer", 2)))
+    # long enough (a few seconds of steps) that the signal below lands mid-run on a loaded CI machine too
+    options = RunOptions(steps=STEPS, device="cpu", results=str(store.root),
+                         sets=(("eval.every", STEPS // 2), ("eval.tokens", 4096), ("model.n_layer", 2)))
     sweep = plan_sweep(load_recipe(RECIPES / "smoke.toml"), kind="single", options=options)
     events = []
     slurm = Slurm(SlurmConfig(cluster="local", gpus_per_node=0))
@@ -71,7 +75,7 @@ def test_local_jobs_are_requeued_when_killed_and_never_submitted_twice(tmp_path,
     seen = wait_for(lambda: (r := store.find(identity)) is not None and r.status != "running" and r)
     assert seen.status == "interrupted" and "requeued" in seen.message
     done = wait_for(lambda: (r := store.find(identity)) is not None and r.status == "finished" and r)
-    assert done.steps_done == 12
+    assert done.steps_done == STEPS
     assert JobBook(store.root).read()[identity]["requeues"] == 1
 
     # finished: the sweep reuses the record and submits nothing; status lists the job
