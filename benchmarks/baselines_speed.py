@@ -22,8 +22,10 @@ losses and peak memory, side by side; with --repeat N the pairs run N times, alt
 ratio is taken between medians. --val-tokens shortens validation for speed-only repeats.
 With --gpus N both train one row per GPU per step (remix --gpus N, torchrun with N processes), and
 --sync trains remix again with each gradient-synchronisation ingredient added; tokens/s is per GPU.
---also trains remix again with each set of ingredients appended (NAME or NAME+NAME+...): the systems
-ingredients of issue #15, one set per prefix, show what each is worth beside the script in the same call.
+--also trains remix again with each set of ingredients added (NAME or NAME+NAME+...; ~NAME leaves one of
+the recipe's out): the systems ingredients of issue #15, one set per prefix, show what each is worth
+beside the script in the same call (A and M close with two: `--also '~fused_softcap_ce'
+'~block_mask_from_bounds+~fused_softcap_ce'` measures them from M's side).
 The table is written after every run, so a call cut short by its time limit keeps what finished.
 """
 
@@ -50,12 +52,12 @@ PEAK = re.compile(r"peak memory allocated: (\d+) MiB")
 
 def run_remix(which: str, data: Path, steps: int, val_every: int, val_tokens: int, out: Path, gpus: int = 1,
               add: str | None = None) -> dict:
-    """remix's recipe with one row per GPU per step (`add`: ingredients appended, "a+b+c")."""
+    """remix's recipe with one row per GPU per step (`add`: "a+b+~c" adds a and b, leaves c out)."""
     cmd = [sys.executable, "-m", "remix", "ablate" if add else "run", RECIPES[which], "--steps", str(steps),
            "--force", "--set", f"train.tokens_per_step={ROWS[which] * gpus}", "--set", f"eval.every={val_every}",
            "--set", f"eval.tokens={val_tokens}", "--set", f"data.source='{data}'", "--out", str(out)]
     for name in add.split("+") if add else []:
-        cmd += ["--add", name]
+        cmd += ["--drop", name[1:]] if name.startswith("~") else ["--add", name]
     cmd += ["--gpus", str(gpus)] if gpus > 1 else []
     started = time.time()
     subprocess.run(cmd, check=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
@@ -63,6 +65,18 @@ def run_remix(which: str, data: Path, steps: int, val_every: int, val_tokens: in
     d = json.loads(record.read_text())
     vals = {p["step"]: (p["val_loss"], p["train_time_ms"]) for p in d["curve"] if p["val_loss"] is not None}
     return {"vals": vals, "peak_mib": d["peak_memory_mib"]}
+
+
+def variant(which: str, changes: str):
+    """The recipe `run_remix` trains for `changes` ("a+~b"), built here to check it (RecipeError if not)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from remix.recipe import load_recipe
+    r = load_recipe(Path(__file__).resolve().parent.parent / RECIPES[which])
+    drops = [n[1:] for n in changes.split("+") if n.startswith("~")]
+    r = r.drop(*drops) if drops else r
+    for name in (n for n in changes.split("+") if not n.startswith("~")):
+        r = r.add(name)
+    return r
 
 
 class PatchError(ValueError):
@@ -141,12 +155,18 @@ def main() -> None:
     p.add_argument("--sync", nargs="*", default=[], help="also train remix with each of these gradient-sync "
                    "ingredients added (bucketed_allreduce, overlap_allreduce, reduce_scatter)")
     p.add_argument("--also", nargs="*", default=[], help="also train remix with each of these sets of ingredients "
-                   "appended: NAME or NAME+NAME+..., for one recipe only with a prefix (M:NAME+NAME)")
+                   "added: NAME or NAME+NAME+... (~NAME: left out), for one recipe only with a prefix (M:NAME+NAME)")
     args = p.parse_args()
     for which in args.which:   # the scripts assert it; say so before any GPU time is spent
         if args.val_tokens % (VAL_ROWS[which] * args.gpus):
             raise SystemExit(f"error: --val-tokens {args.val_tokens} is not a multiple of {which}'s validation "
                              f"row ({VAL_ROWS[which]:,} tokens) × {args.gpus} GPU(s)")
+    for which in args.which:   # every set must make a recipe: said before any GPU time is spent
+        for changes in (s.split(":", 1)[-1] for s in args.also if s.split(":", 1)[0] in (s, which)):
+            try:
+                variant(which, changes)
+            except ValueError as e:
+                raise SystemExit(f"error: --also {changes} on {RECIPES[which]}: {e}") from None
     if args.dry_run:
         for which in args.which:
             source = args.ref / SCRIPTS[which]

@@ -5,8 +5,8 @@ Run on a GPU machine from the repository root (the enwiki shards of ../shared/da
     python3 benchmarks/ingredients_gpu.py --data .data/enwiki [--category architecture attention ...]
         [--only NAME ...] [--steps 200] [--budget 1500] [--out bench-out/ingredients]
 
-Each variant is `remix ablate recipes/muon_baseline.toml --add <requirements> --add NAME` with one
-65,536-token row per step (the reference scripts' geometry on one GPU). Records go to --out, a remix
+Each variant is `remix ablate recipes/muon_baseline.toml [--drop KERNEL] --add <requirements> --add NAME`
+(Recipe.plus: M's same-math kernels that conflict with NAME are dropped) with one 65,536-token row per step (the reference scripts' geometry on one GPU). Records go to --out, a remix
 results store, and the figures to --out/ingredients_gpu.json, by call, after every run. A variant some
 earlier call measured there is kept, not trained again, so a list too long for one session's device time
 is finished by running the same command again with the same --out (carried to the GPU and back). Each
@@ -44,7 +44,7 @@ def variants(categories: list[str] | None, only: list[str] | None) -> list[tuple
     """(name, the `remix ablate` options that make M plus it) for every catalogue ingredient M lacks: its
     requirements added first, and M's same-math ingredients it conflicts with dropped (Recipe.plus)."""
     from remix.ingredient import catalogue
-    from remix.recipe import load_recipe
+    from remix.recipe import RecipeError, load_recipe
     cat, m = catalogue(), load_recipe(ROOT / M)
     names = list(only or [])
     if categories or not names:   # --only first, then the categories' (every ingredient with neither)
@@ -52,7 +52,10 @@ def variants(categories: list[str] | None, only: list[str] | None) -> list[tuple
                   and (not categories or cat[n].category in categories)]
     out = []
     for n in names:
-        v = m.plus(n)
+        try:
+            v = m.plus(n)
+        except RecipeError as e:   # a name unknown or already in M: said before any device time is spent
+            raise SystemExit(f"--only {n}: {e}") from None
         out.append((n, [x for d in m.names if d not in v.names for x in ("--drop", d)]
                     + [x for a in v.names if a not in m.names for x in ("--add", a)]))
     return out
@@ -113,8 +116,8 @@ def prime(todo: list[tuple[str, list[str]]], args: argparse.Namespace) -> dict[s
     return walls
 
 
-def train(adds: list[str], args: argparse.Namespace) -> dict:
-    cmd = command(adds, args, args.steps, args.out)
+def train(changes: list[str], args: argparse.Namespace) -> dict:
+    cmd = command(changes, args, args.steps, args.out)
     t0 = time.time()
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     row = {"wall_s": round(time.time() - t0, 1), "exit": proc.returncode}
@@ -131,9 +134,13 @@ def train(adds: list[str], args: argparse.Namespace) -> dict:
 
 
 def settings(args: argparse.Namespace) -> dict:
-    """What a measurement depends on besides the variant: a variant is kept only under the same settings."""
+    """What a measurement depends on besides the variant: a variant is kept only under the same settings.
+    M's math is one of them (its ingredients less the same-math kernels it closes with): a new ingredient
+    in M measures every variant again; a kernel appended to M does not (each Δ is against its call's M,
+    and the call records which M that was)."""
+    from remix.recipe import load_recipe
     return {"steps": args.steps, "val_every": args.val_every, "val_tokens": args.val_tokens, "row": ROW,
-            "data": args.data.name, "tiny": args.tiny}
+            "data": args.data.name, "tiny": args.tiny, "m_math": load_recipe(ROOT / M).without_kernels().names}
 
 
 def load_book(path: Path) -> dict[str, dict]:
@@ -143,7 +150,7 @@ def load_book(path: Path) -> dict[str, dict]:
 
     def ints(row: dict) -> dict:   # JSON keeps the validation steps as strings
         return {**row, "val": {int(k): v for k, v in row["val"].items()}} if "val" in row else row
-    return {call: {"settings": c["settings"], "rows": {name: ints(row) for name, row in c["rows"].items()}}
+    return {call: {**c, "rows": {name: ints(row) for name, row in c["rows"].items()}}
             for call, c in json.loads(path.read_text())["calls"].items()}
 
 
@@ -200,13 +207,13 @@ def measure(todo: list[tuple[str, list[str]]], book: dict, path: Path, args: arg
                   f"{len(todo) - fits} variant(s) wait for the next call")
         todo, slowest = todo[:fits], MEASURED_S
         primed = prime(todo, args) if todo else {}
-    for name, adds in todo:
+    for name, changes in todo:
         left = args.budget - (time.time() - start)
         if left < slowest * 1.1:
             print(f"stopping before {name}: {left:.0f} s left, the slowest run took {slowest:.0f} s "
                   f"(run the same command again to go on)")
             break
-        rows[name] = train(adds, args)   # M again in every call: each Δ compares runs of one call
+        rows[name] = train(changes, args)   # M again in every call: each Δ compares runs of one call
         if name in primed:
             rows[name]["primed_s"] = primed[name]
         slowest = max(slowest, rows[name]["wall_s"])
@@ -240,7 +247,8 @@ def main() -> None:
     if done:
         print(f"{len(done)} variant(s) measured by earlier calls with these settings are kept ({path})")
     if todo:
-        book[time.strftime("%Y-%m-%d %H:%M:%S")] = {"settings": now, "rows": {}}
+        from remix.recipe import load_recipe
+        book[time.strftime("%Y-%m-%d %H:%M:%S")] = {"settings": now, "m": load_recipe(ROOT / M).names, "rows": {}}
         measure([("M", []), *todo], book, path, args)
     table(book)
 

@@ -404,7 +404,7 @@ def check_varlen():
 def model_spec(*names, n_layer=2, seq=8192):
     from remix.recipe import load_recipe
     from remix.runner import RunOptions, resolve_spec
-    r = load_recipe(ROOT / "recipes" / "muon_baseline.toml")
+    r = load_recipe(ROOT / "recipes" / "muon_baseline.toml").without_kernels()   # plain paths to compare with
     for n in names:
         r = r.add(n)
     spec = resolve_spec(r, RunOptions(device="cpu"))[0]

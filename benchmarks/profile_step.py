@@ -93,7 +93,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("recipe", type=Path)
     p.add_argument("--data", type=Path, default=Path(".data/enwiki"))
-    p.add_argument("--add", nargs="*", default=[], help="ingredients appended to the recipe")
+    p.add_argument("--add", nargs="*", default=[], help="ingredients added to the recipe (as `remix ablate --add` does: one that changes the "
+                   "math goes before the recipe's closing same-math kernels)")
     p.add_argument("--steps", type=int, default=10, help="steps profiled (after the untimed warm-up)")
     p.add_argument("--row", type=int, default=65536, help="tokens per step (one row on one GPU)")
     p.add_argument("--trace", type=Path, help="also write the Chrome trace here")

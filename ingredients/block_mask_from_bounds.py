@@ -22,7 +22,9 @@ Where from: #15 (12/08/24, 3.95 min, 2024-12-08_UNetValueEmbedsTweaks: the Block
 the 128-token blocks' first and last document ids, every block within ⌈window/128⌉ listed as partial), #16
 (12/10/24, 3.80 min, 2024-12-10_MFUTweaks: full and partial blocks listed apart); every FlexAttention
 record after them (to #28) kept it, and #29 replaced FlexAttention by varlen_attention. The remixed
-baselines A and M call create_block_mask, as #12 did.
+baselines' scripts (train_gpt_A.py, train_gpt_M.py) call create_block_mask, as #12 did; remix's A and M
+recipes close with this ingredient (one H200: −3.5 ms/step on M, −2.9 on A,
+benchmarks/results/h200_2026-12-03).
 Requires: document_mask. Math: the same (the same mask, the same tiles).
 """
 

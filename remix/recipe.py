@@ -75,7 +75,8 @@ class Recipe:
             if needed:
                 raise RecipeError(self.path, "ingredients", f"cannot drop {', '.join(map(repr, needed))}: "
                                   f"{n!r} requires it; drop {n!r} too")
-        variant = {"kind": "drop", "dropped": list(names), **_added(self.variant)}
+        dropped = [*self.variant.get("dropped", []), *names] if self.variant.get("kind") == "drop" else list(names)
+        variant = {"kind": "drop", "dropped": dropped, **_added(self.variant)}
         return _checked(replace(self, ingredients=kept, variant=variant))
 
     def add(self, name: str, position: int | None = None, options: dict | None = None) -> "Recipe":
@@ -108,6 +109,11 @@ class Recipe:
         puts it, less the recipe's same-math ingredients that conflict with it (M's fused cross-entropy
         has no multi-token term: M plus multi_token_prediction trains the plain loss)."""
         cat = catalogue_mod.catalogue()
+        if name not in cat:
+            raise RecipeError(self.path, "ingredients", f"unknown ingredient {name!r}{suggest(name, cat)}; "
+                              f"`remix ingredients` lists them")
+        if name in self.names:
+            raise RecipeError(self.path, "ingredients", f"{name!r} is already in {self.name}")
 
         def needs(n: str) -> list[str]:
             order: list[str] = []
@@ -124,6 +130,14 @@ class Recipe:
                 out = out.drop(*clash)
             out = out.add(n)
         return out
+
+    def without_kernels(self) -> "Recipe":
+        """The recipe less the same-math ingredients it closes with (A's and M's mask build and fused
+        loss): its math on the plain paths, which those kernels are checked against."""
+        k = len(self.ingredients)
+        while k and catalogue_mod.get(self.ingredients[k - 1][0]).math_equivalent:
+            k -= 1
+        return self.drop(*self.names[k:]) if k < len(self.ingredients) else self
 
     # -- resolution -------------------------------------------------------------------------------
     def resolve(self) -> "Resolved":
@@ -305,8 +319,10 @@ def _checked(recipe: Recipe) -> Recipe:
                               f"earlier in the order{hint}", line_of(text, name))
         clash = [c for c in seen if c in ing.conflicts or name in cat[c].conflicts]
         if clash:
+            same = [n for n in (*clash, name) if cat[n].math_equivalent]
+            hint = (f" ({same[0]!r} keeps the math: leave it out, e.g. `--drop {same[0]}`)" if same else "")
             raise RecipeError(file, "ingredients", f"{name!r} conflicts with {', '.join(map(repr, clash))}: "
-                              f"keep one of them",
+                              f"keep one of them{hint}",
                               line_of(text, name))
         try:
             ing.resolve_options(opts)

@@ -327,7 +327,7 @@ class RecipeView:
         return slope, label
 
     def label(self, variant: str) -> str:
-        """What the variant is called in this recipe: every role it plays, e.g. '+lower_adam_eps = muon_baseline'."""
+        """What the variant is called in this recipe: every role it plays, e.g. '+fused_softcap_ce = muon_baseline'."""
         labels = []
         for rkey, v in self.roles.items():
             if v == variant:

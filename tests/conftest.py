@@ -40,12 +40,8 @@ def with_requirements(name: str) -> list[str]:
     return order + [name]
 
 
+
 def without_kernels(name: str = "muon_baseline.toml"):
-    """A recipe (M by default) less the same-math ingredients it closes with (mask build, fused loss): the
-    plain paths those kernels are compared with, and a base that takes any of them again by `add`."""
+    """A recipe (M by default) less the same-math kernels it closes with (Recipe.without_kernels)."""
     from remix.recipe import load_recipe
-    r = load_recipe(RECIPES / name)
-    tail = []
-    while len(tail) < len(r.names) and _catalogue()[r.names[-1 - len(tail)]].math_equivalent:
-        tail.append(r.names[-1 - len(tail)])
-    return r.drop(*tail) if tail else r
+    return load_recipe(RECIPES / name).without_kernels()

@@ -92,12 +92,34 @@ def test_pairs_first_then_appended_sets_and_the_table_after_each_run(monkeypatch
                                                                    real_report(runs, row, args)))
     monkeypatch.setattr("sys.argv", ["baselines_speed.py", "--ref", str(tmp_path), "--which", "M", "A",
                                      "--out", str(tmp_path), "--also", "async_loader+fused_linear_relu2",
-                                     "M:transposed_head"])
+                                     "M:~fused_softcap_ce+transposed_head"])
     bench.main()
     assert calls == ["remix M", "reference M", "remix M+async_loader+fused_linear_relu2",
-                     "remix M+transposed_head", "remix A", "reference A", "remix A+async_loader+fused_linear_relu2"]
+                     "remix M+~fused_softcap_ce+transposed_head", "remix A", "reference A", "remix A+async_loader+fused_linear_relu2"]
     assert written == [1, 2, 3, 4, 5, 6, 7]
     import json
     table = json.loads((tmp_path / "baselines_speed.json").read_text())
     assert table["remix M"][0]["ms_per_step"] == pytest.approx(100.0)
     assert table["reference A"][0]["ms_per_step"] == pytest.approx(110.0)
+
+
+def test_a_set_that_makes_no_recipe_is_refused_before_any_run(monkeypatch, tmp_path):
+    monkeypatch.setattr(bench, "run_remix", lambda *a, **k: pytest.fail("trained"))
+    monkeypatch.setattr(bench, "run_reference", lambda *a, **k: pytest.fail("trained"))
+    for bad, why in (("fused_softcap_ce", "already in"), ("~rope_x", "cannot drop 'rope_x'"),
+                     ("bf16_ce", "keeps the math")):
+        monkeypatch.setattr("sys.argv", ["baselines_speed.py", "--ref", str(tmp_path), "--which", "M",
+                                         "--out", str(tmp_path), "--also", bad])
+        with pytest.raises(SystemExit, match=f"--also {bad} on recipes/muon_baseline.toml: .*{why}"):
+            bench.main()
+    assert bench.variant("M", "~block_mask_from_bounds+~fused_softcap_ce").names[-1] == "lower_adam_eps"
+
+
+def test_a_dropped_name_is_a_drop_on_the_command_line(monkeypatch, tmp_path):
+    seen = []
+    monkeypatch.setattr(bench.subprocess, "run", lambda cmd, **k: seen.append(cmd))
+    monkeypatch.setattr(bench.time, "time", lambda: 0.0)
+    (tmp_path / "r.json").write_text('{"curve": [], "peak_memory_mib": 1}')
+    bench.run_remix("M", tmp_path, 10, 5, 1024, tmp_path, add="~fused_softcap_ce+value_embeds")
+    cmd = seen[0]
+    assert cmd[3] == "ablate" and cmd[-4:] == ["--drop", "fused_softcap_ce", "--add", "value_embeds"]

@@ -6,6 +6,8 @@ import argparse
 import importlib.util
 from pathlib import Path
 
+import pytest
+
 from conftest import ROOT
 
 spec = importlib.util.spec_from_file_location("ingredients_gpu", ROOT / "benchmarks" / "ingredients_gpu.py")
@@ -81,3 +83,21 @@ def test_only_comes_first_then_the_categories_without_repeats():
     names = [n for n, _ in bench.variants(["optimizer"], ["prefix_token_loss", "normuon"])]
     assert names[:2] == ["prefix_token_loss", "normuon"] and names.count("normuon") == 1
     assert "polar_express" in names and "muon" not in names   # M's own ingredients are never variants
+
+
+def test_the_settings_name_ms_math_so_a_new_ingredient_in_m_measures_everything_again():
+    from remix.recipe import load_recipe
+    args = _args()
+    now = bench.settings(args)
+    m = load_recipe(bench.ROOT / bench.M)
+    assert now["m_math"] == m.without_kernels().names and now["m_math"] != m.names   # M closes with kernels
+    other = {**now, "m_math": [*now["m_math"], "value_embeds"]}
+    book = {"old": {"settings": other, "rows": {"M": _row(139.0, 4.93), "normuon": _row(138.7, 4.86)}},
+            "new": {"settings": now, "rows": {"M": _row(131.0, 4.93), "backout": _row(131.2, 4.92)}}}
+    assert bench.measured(book, now) == {"backout"}
+
+
+def test_a_variant_already_in_m_or_unknown_is_refused_before_any_run():
+    for name in ("fused_softcap_ce", "value_embed"):
+        with pytest.raises(SystemExit, match=f"--only {name}: "):
+            bench.variants(None, [name])

@@ -39,7 +39,7 @@ def test_every_figure_of_the_measured_table_is_in_benchmarks_results():
     rows = [line for line in section.splitlines() if line.startswith("| ") and "steps" in line]
     assert len(rows) == 9
     numbers = []
-    for path in [*RESULTS.glob("h100_*.json"), *RESULTS.glob("h200_*/**/*.json")]:
+    for path in [*RESULTS.glob("h100_*.json"), *RESULTS.glob("h200_*/*.json"), *RESULTS.glob("h200_*/*/baselines_speed.json")]:
         _numbers(json.loads(path.read_text()), numbers)
     for row in rows:
         label, *cells = [c.strip() for c in row.strip("|").split("|")]

@@ -63,7 +63,8 @@ def test_a_loss_the_fused_kernels_do_not_compute_is_refused_and_plus_drops_them(
     from remix.recipe import RecipeError
     m = load_recipe(RECIPES / "muon_baseline.toml")
     for loss in ("bf16_ce", "multi_token_prediction", "prefix_token_loss"):
-        with pytest.raises(RecipeError, match=f"'fused_softcap_ce' conflicts with '{loss}': keep one"):
+        with pytest.raises(RecipeError, match=f"'fused_softcap_ce' conflicts with '{loss}': keep one of them "
+                                              r"\('fused_softcap_ce' keeps the math: .*`--drop fused_softcap_ce`\)"):
             m.add(loss)
         plus = m.plus(loss)
         assert "fused_softcap_ce" not in plus.names and loss in plus.names
@@ -79,3 +80,16 @@ def test_the_fused_loss_refuses_a_loss_it_does_not_compute_even_without_a_declar
     with pytest.raises(SpecError, match="loss here is 'cross_entropy' with {'precision': 'bfloat16'}"):
         INGREDIENT.apply(spec.set("model.loss.precision", "bfloat16"))
     assert INGREDIENT.apply(spec.set("model.loss.reduction", "sum")).model.loss.args == {"reduction": "sum"}
+
+
+def test_plus_names_every_drop_and_refuses_what_it_cannot_add():
+    from remix.recipe import RecipeError
+    m = load_recipe(RECIPES / "muon_baseline.toml")
+    assert m.drop("fused_softcap_ce").drop("block_mask_from_bounds").variant["dropped"] == [
+        "fused_softcap_ce", "block_mask_from_bounds"]
+    with pytest.raises(RecipeError, match="unknown ingredient 'value_embed'.*value_embeds"):
+        m.plus("value_embed")
+    with pytest.raises(RecipeError, match="'rope' is already in muon_baseline"):
+        m.plus("rope")
+    assert m.without_kernels().names == m.names[:-2]
+    assert m.without_kernels().without_kernels().names == m.names[:-2]
