@@ -416,7 +416,8 @@ def _marginal(view: RecipeView) -> tuple[list[dict], list[Estimate]]:
 
 
 def _leave_one_out(view: RecipeView) -> tuple[list[dict], list[Estimate]]:
-    drops = sorted({m.rkey for m in view.members.itertuples(index=False) if m.rkind == "drop"})
+    # a swap (`--drop a --add b`, "drop:a+b") leaves nothing out on its own: not a leave-one-out row
+    drops = sorted({m.rkey for m in view.members.itertuples(index=False) if m.rkind == "drop" and "+" not in m.rkey})
     full_variant = view.variant("full")
     if not drops or full_variant is None:
         return [], []

@@ -304,3 +304,17 @@ def test_real_records_of_reproduction_2():
     assert "exact" not in set(t.variants["mode"])
     assert (pd.to_numeric(t.variants.time_lo_s, errors="coerce").dropna() > 0).all()
     assert "1 unstable" in v.loc[("−logit_softcap", 30)].note
+
+
+def test_a_swap_is_not_a_leave_one_out(tmp_path):
+    """`remix ablate M --drop fused_softcap_ce --add bf16_ce` swaps; only a pure drop prices what it leaves out."""
+    store = ResultStore(tmp_path)
+    for seed in (0, 1):
+        synthetic.write_single(store, "muon_baseline", NAMES, {"kind": "full"}, 30, seed)
+        synthetic.write_single(store, "muon_baseline", [n for n in NAMES if n != "rope"],
+                               {"kind": "drop", "dropped": ["rope"]}, 30, seed)
+        synthetic.write_single(store, "muon_baseline", [n for n in NAMES if n != "relu2"] + ["bf16_ce"],
+                               {"kind": "drop", "dropped": ["relu2"], "added": ["bf16_ce"]}, 30, seed)
+    t = analyse(load_records(tmp_path))
+    assert list(t.leave_one_out.ingredient) == ["rope"]
+    assert "−relu2+bf16_ce" in set(t.variants.label)   # still in the table of variants, named as the swap
