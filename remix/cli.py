@@ -78,7 +78,7 @@ TTT = typer.Option("cheap", "--ttt", help="Time-to-target for sweeps: cheap (one
 Tol = typer.Option(0.02, "--tol", help="Exact mode: stop when the bracket is within this fraction of the steps.")
 Executor = typer.Option("auto", "--executor", help="auto, inprocess, per-gpu (one run per visible GPU) or slurm "
                                                  "(one job per run through submitit; local jobs where no sbatch).")
-SlurmConfigFile = typer.Option(None, "--slurm-config", help="A TOML file with a [slurm] table: partition, time "
+SlurmConfigFile = typer.Option(None, "--slurm-config", help="A TOML file with a \\[slurm] table: partition, time "
                                                            "(minutes), gpus_per_node, nodes, account, qos, array, "
                                                            "max_parallel, wait, cluster (slurm | local).")
 SlurmItems = typer.Option([], "--slurm", help="One Slurm parameter as KEY=VALUE, over --slurm-config "
@@ -249,16 +249,25 @@ def ablate(recipe: Path = typer.Argument(..., help="A recipe TOML file."),
         return
     if not drop and not add:
         fail("ablate needs --drop NAME, --add NAME[@POSITION] or --each")
+    execute(changed(base, drop, add), options, kind="single", **sweep_args)
+
+
+def changed(recipe: Recipe, drop: list[str], add: list[str]) -> Recipe:
+    """The recipe less --drop names, then plus --add NAME[@POSITION] items in turn (ablate's and show's)."""
     try:
-        variant = base.drop(*drop) if drop else base
+        variant = recipe.drop(*drop) if drop else recipe
         for item in add:
             name, _, pos = item.partition("@")
             if pos and not pos.lstrip("-").isdigit():
                 fail(f"--add {item!r}: the position after @ must be a whole number")
             variant = variant.add(name, int(pos) if pos else None)
+            after = variant.names[variant.names.index(name) + 1:]
+            if after and not pos:   # placed before the recipe's closing kernels: say so, the label does not
+                err.print(f"[dim]--add {name}: before {', '.join(after)} (same-math kernels close the recipe; "
+                          f"{name}@{len(variant.names) - 1} puts it last)[/dim]", highlight=False)
     except RecipeError as e:
         fail(str(e))
-    execute(variant, options, kind="single", **sweep_args)
+    return variant
 
 
 def execute(recipe: Recipe, options: RunOptions, *, kind: str, seeds: int, force: bool, ttt: str = "cheap",
@@ -280,6 +289,8 @@ def execute(recipe: Recipe, options: RunOptions, *, kind: str, seeds: int, force
 def show(recipe: Path = typer.Argument(..., help="A recipe TOML file."), scale: Optional[str] = Scale,
          steps: Optional[int] = Steps, set_: list[str] = Sets,
          drop: list[str] = typer.Option([], "--drop", help="Show the recipe less this ingredient."),
+         add: list[str] = typer.Option([], "--add", help="Show the recipe plus NAME or NAME@POSITION, placed "
+                                       "as ablate places it."),
          model_: bool = typer.Option(False, "--model", help="Also the model as built: each layer, each part "
                                      "and its hook points, each parameter with its shape, role and optimizer group."),
          devices: int = typer.Option(1, "--gpus", help="Resolve for this many devices (the device batch is fitted "
@@ -292,9 +303,8 @@ def show(recipe: Path = typer.Argument(..., help="A recipe TOML file."), scale: 
     if devices < 1:
         fail(f"--gpus {devices}: expected at least 1")
     options = run_options(None, scale, steps, set_, None, "results", world=devices if devices > 1 else None)
-    r = load(recipe)
+    r = changed(load(recipe), drop, add)
     try:
-        r = r.drop(*drop) if drop else r
         spec, source, skipped = resolve_spec(r, options)
     except RecipeError as e:
         fail(str(e))

@@ -23,7 +23,8 @@ def _fail(message: str) -> None:
     raise typer.Exit(2)
 
 
-def report(results: Path = typer.Option(Path("results"), "--results", "--out", help="Directory of run records."),
+def report(results: Path = typer.Option(Path("results"), "--results", help="Directory of run records "
+                                                                   "(what run and ablate call --out)."),
            out_dir: Path = typer.Option(Path("report"), "--out", help="Where the figures and report.md go."),
            recipe: Optional[str] = typer.Option(None, "--recipe", help="Only this recipe's sections."),
            history: bool = typer.Option(True, "--history/--no-history",

@@ -122,7 +122,10 @@ def role_label(recipe: str, rkey: str, ingredient: str, index: int | None, size:
     if rkey.startswith("prefix:"):
         return "base" if index == 0 else f"+{ingredient}"
     kind, _, rest = rkey.partition(":")
-    return {"drop": "−", "add": "+"}.get(kind, kind + " ") + rest.replace(",", ",−" if kind == "drop" else ",+")
+    if kind == "drop":   # "drop:a,b+c" (a swap: a and b out, c in) reads "−a,−b +c"
+        out, _, added = rest.partition("+")
+        return "−" + out.replace(",", ",−") + (" +" + added.replace(",", ",+") if added else "")
+    return {"add": "+"}.get(kind, kind + " ") + rest.replace(",", ",+")
 
 
 def variant_of(r: RunResult) -> str:

@@ -317,4 +317,4 @@ def test_a_swap_is_not_a_leave_one_out(tmp_path):
                                {"kind": "drop", "dropped": ["relu2"], "added": ["bf16_ce"]}, 30, seed)
     t = analyse(load_records(tmp_path))
     assert list(t.leave_one_out.ingredient) == ["rope"]
-    assert "−relu2+bf16_ce" in set(t.variants.label)   # still in the table of variants, named as the swap
+    assert "−relu2 +bf16_ce" in set(t.variants.label)   # still in the table of variants, named as the swap

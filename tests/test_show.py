@@ -41,3 +41,23 @@ def test_show_names_quiet_overrides_and_none_where_ingredients_tune_different_ar
     assert "optim.hidden.lr: set by double_lr, changed again by higher_muon_lr" in res.output
     res = invoke("show", str(RECIPES / "record_21.toml"))
     assert res.exit_code == 0 and "quiet overrides" not in res.output
+
+
+def test_show_add_places_an_ingredient_as_ablate_does_and_says_where():
+    res = invoke("show", str(RECIPES / "muon_baseline.toml"), "--scale", "tiny", "--add", "value_embeds")
+    assert res.exit_code == 0, res.output
+    assert "lower_adam_eps → value_embeds → block_mask_from_bounds → fused_softcap_ce" in " ".join(res.output.split())
+    assert "--add value_embeds: before block_mask_from_bounds, fused_softcap_ce" in res.output
+    res = invoke("show", str(RECIPES / "muon_baseline.toml"), "--add", "value_embeds@25")
+    assert res.exit_code == 0 and "fused_softcap_ce → value_embeds" in " ".join(res.output.split())
+    assert "--add value_embeds: before" not in res.output
+    res = invoke("show", str(RECIPES / "muon_baseline.toml"), "--add", "bf16_ce")
+    assert res.exit_code == 2 and "--drop fused_softcap_ce" in res.output
+
+
+def test_report_out_is_the_report_folder_and_results_the_records():
+    from remix.cli_report import report
+    import inspect
+    params = inspect.signature(report).parameters
+    assert params["results"].default.param_decls == ("--results",)
+    assert params["out_dir"].default.param_decls == ("--out",)
