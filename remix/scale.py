@@ -1,8 +1,9 @@
 """Scales: a documented shrink of any recipe, so every recipe runs on a laptop CPU and in CI.
 
-`tiny` keeps every ingredient active and the recipe's depth (per-layer patterns — a dropped attention
-layer, U-net pairs, value embeddings on the first and last layers — need every layer), and shrinks
-only widths and lengths:
+`tiny` keeps the recipe's ingredients and depth (per-layer patterns — a dropped attention layer, U-net
+pairs, value embeddings on the first and last layers — need every layer), and shrinks only widths and
+lengths. Ingredients that only set what tiny overrides (bf16_params: tiny is fp32; long_rows: tiny's rows)
+then change nothing: a prefix sweep trains their prefix once, and the report says "the same spec":
   * model: width 64, head_dim a quarter of the recipe's (at least 8; heads fill the width), the MLP's
     width ratio kept, the vocabulary of the embedded corpus (257 byte-level ids; a padding multiple of
     at most 8, so padded rows stay a sliver of the softmax as at full size);

@@ -408,11 +408,24 @@ def _marginal(view: RecipeView) -> tuple[list[dict], list[Estimate]]:
     for k, name in enumerate(view.order, 1):
         prev, cur = chain[k - 1], chain[k]
         names = (view.label(prev.variant) if prev else f"prefix {k - 1}", view.label(cur.variant) if cur else f"+{name}")
+        effect = _effect(prev, cur, metric, names)
+        if prev is not None and cur is not None and prev.variant == cur.variant:
+            effect["verdict"] = "no effect here: the same spec as the prefix before (at this scale)"
+        elif _same_math(name):
+            effect["verdict"] += ("; same math: what it is worth is time, on hardware that runs its kernel "
+                                  "(the records' kernels say which ran)")
         rows.append({"context": view.context, "recipe": view.recipe, "index": k, "ingredient": name, "metric": metric,
-                     **_effect(prev, cur, metric, names), "mode": cur.mode if cur else ttt.NONE,
+                     **effect, "mode": cur.mode if cur else ttt.NONE,
                      "before_variant": prev.variant if prev else None, "after_variant": cur.variant if cur else None,
                      "n_seeds": min(len(prev.seeds) if prev else 0, len(cur.seeds) if cur else 0), "steps": steps})
     return rows, [e for e in chain if e is not None]
+
+
+def _same_math(name: str) -> bool:
+    """Whether the catalogue calls the ingredient math-equivalent (False for a name it no longer has)."""
+    from remix.ingredient import catalogue
+    ing = catalogue().get(name)
+    return bool(ing and ing.math_equivalent)
 
 
 def _leave_one_out(view: RecipeView) -> tuple[list[dict], list[Estimate]]:

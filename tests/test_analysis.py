@@ -318,3 +318,13 @@ def test_a_swap_is_not_a_leave_one_out(tmp_path):
     t = analyse(load_records(tmp_path))
     assert list(t.leave_one_out.ingredient) == ["rope"]
     assert "−relu2 +bf16_ce" in set(t.variants.label)   # still in the table of variants, named as the swap
+
+
+def test_the_marginal_verdict_says_same_spec_and_same_math(standalone_and_prefixes):
+    """At tiny scale bf16_params and long_rows change nothing (the sweep trains their prefix once); the
+    closing kernels keep the math, so a loss Δ cannot price them."""
+    _, t = standalone_and_prefixes
+    v = t.marginal[t.marginal.recipe == "muon_baseline"].set_index("ingredient").verdict
+    assert v["bf16_params"].startswith("no effect here: the same spec as the prefix before")
+    assert "same math: what it is worth is time" in v["fused_softcap_ce"]
+    assert "same math" in v["block_mask_from_bounds"] and "same math" not in v["rope"]
