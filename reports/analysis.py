@@ -42,6 +42,7 @@ class Tables:
     interaction: pd.DataFrame    # one row per (context, ingredient, recipe) with a marginal effect
     recipes: pd.DataFrame        # one row per (context, bar): base and each recipe's full variant
     notes: list[str] = field(default_factory=list)
+    changes: pd.DataFrame = field(default_factory=pd.DataFrame)   # one row per (context, recipe, addition or swap, steps)
 
 
 @dataclass(frozen=True)
@@ -451,6 +452,27 @@ def _leave_one_out(view: RecipeView) -> tuple[list[dict], list[Estimate]]:
     return rows, [full, *without.values()]
 
 
+def _changes(view: RecipeView) -> tuple[list[dict], list[Estimate]]:
+    """What each addition (`ablate --add`) or swap (`--drop a --add b`) does to the full recipe, at each
+    step count the variant was run at: its value minus the full recipe's (negative: faster / lower)."""
+    full_variant = view.variant("full")
+    keys = sorted(k for k in view.roles if k.startswith("add:") or (k.startswith("drop:") and "+" in k))
+    rows, compared = [], []
+    for rkey in keys:
+        for steps in view.planned_steps(rkey):
+            full = None if full_variant is None else view.estimate(full_variant, steps)
+            e = view.estimate(view.roles[rkey], steps)
+            metric = _metric([x for x in (full, e) if x is not None])
+            label = view.label(e.variant)
+            effect = _effect(full, e, metric, (view.recipe, label))
+            rows.append({"context": view.context, "recipe": view.recipe, "change": label, "metric": metric,
+                         "full": effect.pop("before"), "changed": effect.pop("after"), **effect,
+                         "mode": e.mode, "n_seeds": min(len(full.seeds) if full else 0, len(e.seeds)),
+                         "steps": steps, "full_variant": full_variant, "changed_variant": e.variant})
+            compared += [x for x in (full, e) if x is not None]
+    return rows, compared
+
+
 def _rank(df: pd.DataFrame) -> pd.DataFrame:
     """Effects within noise are listed, not ranked: significant ones first by size, then the rest."""
     if not len(df):
@@ -528,13 +550,15 @@ def analyse(loaded: Loaded) -> Tables:
             # planned runs without a record belong to every context of the recipe (they name its order)
             here = mine[mine.identity.map(lambda i: context_of.get(i, context) == context)]
             views.append(RecipeView(context, recipe, here, variant_of, pools, float(target_of[context]), notes))
-    marginal, loo, variant_rows, seed_rows, seen = [], [], [], [], set()
+    marginal, loo, changes, variant_rows, seed_rows, seen = [], [], [], [], [], set()
     for view in views:
         m, chain = _marginal(view)
         l, compared = _leave_one_out(view)
+        c, changed = _changes(view)
         marginal += m
         loo += l
-        listed = list(chain) + list(compared)
+        changes += c
+        listed = list(chain) + list(compared) + list(changed)
         for rkey, variant in view.roles.items():   # every role's variant at its own planned steps too
             kind = rkey.split(":")[0]
             steps = view.planned((kind,)) if kind in ("prefix", "drop", "add", "full") else None
@@ -552,4 +576,4 @@ def analyse(loaded: Loaded) -> Tables:
     marginal_df = pd.DataFrame(marginal)
     loo_df = _rank(pd.DataFrame(loo))
     return Tables(pd.DataFrame(seed_rows), variants, marginal_df, loo_df, interaction_table(marginal_df, loo_df),
-                  pd.DataFrame(_bars(views)), notes)
+                  pd.DataFrame(_bars(views)), notes, pd.DataFrame(changes))

@@ -206,6 +206,11 @@ def _recipe_sections(loaded: Loaded, t: Tables, context: str, recipe: str, sfx: 
                            recipe, context), md.loo_section(l), ""]
     else:
         parts += [f"No leave-one-out sweep: `remix ablate <recipe {recipe}> --each`.", ""]
+    c = t.changes[(t.changes.context == context) & (t.changes.recipe == recipe)] if len(t.changes) else t.changes
+    if len(c):
+        parts += ["#### Additions and swaps", "",
+                  "Each `remix ablate --add` (or `--drop a --add b`) variant against the full recipe at the same "
+                  "step count (Δ < 0: faster, or a lower loss).\n", md.changes_section(c), ""]
     return parts
 
 
@@ -245,7 +250,7 @@ def _curves(loaded: Loaded, t: Tables, context: str, recipe: str) -> tuple[list,
 def _csv(t: Tables, out: Path) -> list[Path]:
     paths = []
     for name, df in [("variants", t.variants), ("seeds", t.seeds), ("marginal", t.marginal),
-                     ("leave_one_out", t.leave_one_out), ("interaction", t.interaction)]:
+                     ("leave_one_out", t.leave_one_out), ("interaction", t.interaction), ("changes", t.changes)]:
         if not len(df):
             continue
         p = out / f"{name}.csv"

@@ -191,6 +191,21 @@ def loo_section(l: pd.DataFrame) -> str:
     return table(["rank", "removed", *what, "verdict", *(["mode"] if metric == "time" else []), "seeds"], rows)
 
 
+def changes_section(c: pd.DataFrame) -> str:
+    """Additions and swaps against the full recipe, a row per variant and step count (each row its metric)."""
+    rows = []
+    for r in c.itertuples():
+        if r.metric == "time":
+            unit = _unit(pd.Series([r.delta]), pd.Series([r.changed]))
+            vals = [fmt_time(_num(r.changed), unit), time_span(r.delta, r.delta_lo, r.delta_hi, unit, signed=True),
+                    _ratio(r)]
+        else:
+            vals = [pm(r.changed, None), span(r.delta, r.delta_lo, r.delta_hi, "{:+.4f}"), "—"]
+        rows.append([r.change, f"{int(r.steps):,}", r.metric, *vals, r.verdict, r.n_seeds])
+    return table(["change", "steps", "metric", "with the change", "Δ against the recipe [95%]", "ratio [95%]",
+                  "verdict", "seeds"], rows)
+
+
 def interaction_section(df: pd.DataFrame) -> str:
     metric = df.metric.iloc[0]
     unit = _unit(df.effect) if metric == "time" else None

@@ -315,9 +315,22 @@ def test_a_swap_is_not_a_leave_one_out(tmp_path):
                                {"kind": "drop", "dropped": ["rope"]}, 30, seed)
         synthetic.write_single(store, "muon_baseline", [n for n in NAMES if n != "relu2"] + ["bf16_ce"],
                                {"kind": "drop", "dropped": ["relu2"], "added": ["bf16_ce"]}, 30, seed)
+        synthetic.write_single(store, "muon_baseline", NAMES + ["value_embeds"],
+                               {"kind": "add", "added": ["value_embeds"]}, 30, seed)
     t = analyse(load_records(tmp_path))
     assert list(t.leave_one_out.ingredient) == ["rope"]
     assert "−relu2 +bf16_ce" in set(t.variants.label)   # still in the table of variants, named as the swap
+    # additions and swaps: each against the full recipe at its step count
+    c = t.changes.set_index("change")
+    assert sorted(c.index) == ["+value_embeds", "−relu2 +bf16_ce"] and set(c.steps) == {30}
+    v = t.variants.set_index("label")
+    for change in c.index:
+        col = "time_s" if c.loc[change, "metric"] == "time" else "loss"
+        assert c.loc[change, "delta"] == pytest.approx(v.loc[change, col] - v.loc["muon_baseline", col])
+    rep = build_report(tmp_path, tmp_path / "report", history=False)
+    text = rep.markdown.read_text()
+    assert "#### Additions and swaps" in text and "| +value_embeds | 30 |" in text
+    assert (tmp_path / "report" / "changes.csv") in rep.files
 
 
 def test_the_marginal_verdict_says_same_spec_and_same_math(standalone_and_prefixes):
