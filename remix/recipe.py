@@ -92,7 +92,11 @@ class Recipe:
         items.insert(pos, (name, dict(options or {})))
         variant = {**self.variant, "kind": "drop" if self.variant.get("kind") == "drop" else "add",
                    "added": [*self.variant.get("added", []), name]}
-        return _checked(replace(self, ingredients=tuple(items), variant=variant))
+        try:
+            return _checked(replace(self, ingredients=tuple(items), variant=variant))
+        except RecipeError as e:   # the addition made the clash: blame it, not a line of the recipe's file
+            raise RecipeError(f"--add {name}", "", f"{self.name} ({self.path}) plus {name}: "
+                              + str(e).split(": ", 1)[1]) from None
 
     def add_position(self, name: str) -> int:
         """Where `add` puts `name` without a position: last, except that an ingredient which changes the

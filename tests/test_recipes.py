@@ -66,6 +66,8 @@ def test_a_loss_the_fused_kernels_do_not_compute_is_refused_and_plus_drops_them(
         with pytest.raises(RecipeError, match=f"'fused_softcap_ce' conflicts with '{loss}': keep one of them "
                                               r"\('fused_softcap_ce' keeps the math: .*`--drop fused_softcap_ce`\)"):
             m.add(loss)
+        with pytest.raises(RecipeError, match=f"^--add {loss}: muon_baseline .* plus {loss}: "):
+            m.add(loss)   # the flag made the clash, not a line of the recipe's file
         plus = m.plus(loss)
         assert "fused_softcap_ce" not in plus.names and loss in plus.names
         assert plus.names[-1] != loss and plus.names[-1] == "block_mask_from_bounds"
