@@ -102,11 +102,16 @@ class Recipe:
         """Where `add` puts `name` without a position: last, except that an ingredient which changes the
         math goes before the recipe's closing same-math ingredients (kernels and mask builds, as A and M
         end with), so that they still apply to what it changes and a prefix sweep still ends with them."""
-        pos = len(self.ingredients)
         if name in catalogue_mod.catalogue() and not catalogue_mod.get(name).math_equivalent:
-            while pos and catalogue_mod.get(self.ingredients[pos - 1][0]).math_equivalent:
-                pos -= 1
-        return pos
+            return self.kernels_start()
+        return len(self.ingredients)
+
+    def kernels_start(self) -> int:
+        """Where the recipe's closing run of same-math ingredients begins (its length if it has none)."""
+        k = len(self.ingredients)
+        while k and catalogue_mod.get(self.ingredients[k - 1][0]).math_equivalent:
+            k -= 1
+        return k
 
     def plus(self, name: str) -> "Recipe":
         """The recipe plus `name` as a catalogue table means it: its requirements first, each where `add`
@@ -119,14 +124,8 @@ class Recipe:
         if name in self.names:
             raise RecipeError(self.path, "ingredients", f"{name!r} is already in {self.name}")
 
-        def needs(n: str) -> list[str]:
-            order: list[str] = []
-            for r in cat[n].requires:
-                order += [x for x in needs(r) if x not in order]
-            return order + [n]
-
         out = self
-        for n in needs(name):
+        for n in with_requirements(name):
             if n in out.names:
                 continue
             clash = [c for c in out.names if c in cat[n].conflicts or n in cat[c].conflicts]
@@ -138,9 +137,7 @@ class Recipe:
     def without_kernels(self) -> "Recipe":
         """The recipe less the same-math ingredients it closes with (A's and M's mask build and fused
         loss): its math on the plain paths, which those kernels are checked against."""
-        k = len(self.ingredients)
-        while k and catalogue_mod.get(self.ingredients[k - 1][0]).math_equivalent:
-            k -= 1
+        k = self.kernels_start()
         return self.drop(*self.names[k:]) if k < len(self.ingredients) else self
 
     # -- resolution -------------------------------------------------------------------------------
@@ -300,6 +297,14 @@ def _flatten(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             out[path] = value
     return out
+
+
+def with_requirements(name: str) -> list[str]:
+    """`name` after what it requires, and what those require, each once, requirements first."""
+    order: list[str] = []
+    for needed in catalogue_mod.get(name).requires:
+        order += [n for n in with_requirements(needed) if n not in order]
+    return order + [name]
 
 
 def _checked(recipe: Recipe) -> Recipe:

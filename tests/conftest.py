@@ -27,20 +27,6 @@ def write_recipe(tmp_path):
     return write
 
 
-def _catalogue():
-    from remix.ingredient import catalogue
-    return catalogue()
-
-
-def with_requirements(name: str) -> list[str]:
-    """`name` after what it requires, and what those require, each once, requirements first."""
-    order: list[str] = []
-    for needed in _catalogue()[name].requires:
-        order += [n for n in with_requirements(needed) if n not in order]
-    return order + [name]
-
-
-
 def without_kernels(name: str = "muon_baseline.toml"):
     """A recipe (M by default) less the same-math kernels it closes with (Recipe.without_kernels)."""
     from remix.recipe import load_recipe

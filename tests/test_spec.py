@@ -6,12 +6,12 @@ import sys
 import pytest
 
 from remix.ingredient import catalogue
-from remix.recipe import load_recipe
+from remix.recipe import load_recipe, with_requirements
 from remix.registry import Registry, RegistryError
 from remix.bases import base_spec
 from remix.spec import C, Spec, SpecError
 
-from conftest import RECIPES, ROOT, with_requirements
+from conftest import RECIPES, ROOT
 
 
 def test_get_and_set_by_path():
