@@ -7,6 +7,9 @@
 #
 #   bash benchmarks/h200_catalogue.sh          # then copy $OUT/ingredients_gpu.json back to .bench/ing/
 #
+# and to benchmarks/results/ingredients_gpu.json; `python benchmarks/catalogue_table.py` then rewrites the
+# table and figure of every call (benchmarks/results/catalogue).
+#
 # The book of calls starts from benchmarks/results/ingredients_gpu.json (every call so far), so each call
 # goes on where the last one stopped; M is measured again in every call. Without arguments, the ingredients
 # of issues #14 (its last two first) and #12 (architecture, attention, hyperparameters, the schedule
