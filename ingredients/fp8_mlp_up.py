@@ -9,7 +9,7 @@ What (a linear kind for role matrix.mlp.up: model.linears.fp8_mlp_up = "fp8_curr
   * backward unchanged, in bf16 (straight-through): dx = g·W, dW = gᵀ·x with the saved bf16 x and W.
   Evaluation: the plain bf16 product. Casts saturate at ±448 (values are in range by construction).
   The one amax couples the tokens of a micro-batch (a later token can move an earlier one's rounding), as
-  in the record; evaluation does not (tests/test_causal.py checks both).
+  in the record; tests/test_causal.py checks the rest of the forward causal with the scale held fixed.
 Where from: #84 (05/21/26, 1.320 min, 2026-05-19_FP8MLPUpProj; kept by #88 and #89), where the FP8
 product was inside the fused linear+ReLU² Triton kernel (`quantize_weights_fp8` after each step); here
 it is cuBLAS's FP8 product followed by the activation, so it does not combine with fused_linear_relu2.
