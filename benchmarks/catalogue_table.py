@@ -5,9 +5,11 @@
 
 Reads the book that benchmarks/ingredients_gpu.py keeps (every call, each with its own plain M) and writes
 `catalogue.md` (a row per ingredient: its newest finished run, Δ against the M of the same call, sorted by
-Δ val@200) and `catalogue.png` (Δ ms/step against Δ val@200, one point per ingredient). Only calls with the
-settings of the newest call count. The shaded band is how far apart two runs of plain M landed at step 200
-across those calls: a Δ inside it is not told apart from noise by one run. Ingredients M lacks that no
+Δ val@200) and `catalogue.png` (bars of Δ val@200 and Δ ms/step, in the table's order). Only calls with
+the settings of the newest call count. The shaded band is how far apart two runs of plain M landed at the
+last step across those calls: one run does not tell a Δ inside it from noise. The calls may have run
+different Ms (same math, a kernel appended): the table names which M each row was measured against.
+Variants finished in a call without a finished M are listed without a Δ, and ingredients M lacks that no
 call measured are listed by category at the end.
 """
 
@@ -36,6 +38,16 @@ class Row:
     d_val: float
     peak_mib: float
     staged: bool   # its step time moves between segments (stages of batch or window): not one step's cost
+    m: int         # which of the book's Ms it was measured against (Book.ms)
+
+
+@dataclass(frozen=True)
+class Book:
+    rows: list[Row]                            # best Δ val first
+    m_vals: list[float]                        # plain M's val at the last step, one per call
+    ms: list[tuple[tuple[str, ...], list[float]]]   # each M the calls ran (its order) and its ms/step per call
+    orphans: list[tuple[str, str, float, float]]    # (name, call, ms/step, val) from calls without an M
+    settings: dict
 
 
 def val_at(row: dict, step: int) -> float:
@@ -48,52 +60,78 @@ def staged(row: dict) -> bool:
     return len(seg) > 1 and max(seg) > 1.05 * min(seg)
 
 
-def rows_of(book: dict, categories: dict[str, str]) -> tuple[list[Row], list[float], dict]:
-    """(each variant's newest finished row against its call's M, every M's val at the last step, the settings)."""
+def read(book: dict, categories: dict[str, str]) -> Book:
     calls = book["calls"]
     now = list(calls.values())[-1]["settings"]
     last = now["steps"]
-    newest, m_vals = {}, []
+    newest, orphans, m_vals, ms = {}, {}, [], {}
     for call, c in calls.items():   # in the order they ran: a later run of a variant replaces an earlier one
+        if c["settings"] != now:
+            continue
         m = c["rows"].get("M", {})
-        if c["settings"] != now or m.get("status") != "finished":
+        done = {n: r for n, r in c["rows"].items() if n != "M" and r.get("status") == "finished"}
+        if m.get("status") != "finished":
+            orphans.update({n: (n, call, r["ms_per_step"], val_at(r, last)) for n, r in done.items()})
             continue
         m_vals.append(val_at(m, last))
-        for name, r in c["rows"].items():
-            if name != "M" and r.get("status") == "finished":
-                newest[name] = Row(name, categories.get(name, "?"), call, r["ms_per_step"],
-                                   r["ms_per_step"] - m["ms_per_step"], val_at(r, last),
-                                   val_at(r, last) - val_at(m, last), r.get("peak_mib") or float("nan"),
-                                   staged(r))
-    return sorted(newest.values(), key=lambda r: r.d_val), m_vals, now
+        version = tuple(c.get("m", ()))
+        ms.setdefault(version, []).append(m["ms_per_step"])
+        for name, r in done.items():
+            newest[name] = Row(name, categories.get(name, "?"), call, r["ms_per_step"],
+                               r["ms_per_step"] - m["ms_per_step"], val_at(r, last),
+                               val_at(r, last) - val_at(m, last), r.get("peak_mib") or float("nan"),
+                               staged(r), list(ms).index(version))
+    return Book(sorted(newest.values(), key=lambda r: r.d_val), m_vals, list(ms.items()),
+                [o for n, o in orphans.items() if n not in newest], now)
 
 
-def markdown(rows: list[Row], m_vals: list[float], settings: dict, missing: dict[str, list[str]]) -> str:
+def versions(ms: list[tuple[tuple[str, ...], list[float]]]) -> list[str]:
+    """A line per M the calls ran: the first by name, the others by what they add to or drop from it."""
+    first = ms[0][0]
+    out = []
+    for i, (names, times) in enumerate(ms):
+        diff = [f"+{n}" for n in names if n not in first] + [f"−{n}" for n in first if n not in names]
+        label = "muon_baseline" + (f" {' '.join(diff)}" if diff else "") if i else "muon_baseline as first measured"
+        calls = f"{len(times)} call{'s' if len(times) > 1 else ''}"
+        out.append(f"M{i + 1}: {label} ({calls}, {min(times):.1f}–{max(times):.1f} ms/step)")
+    return out
+
+
+def markdown(book: Book, missing: dict[str, list[str]]) -> str:
+    rows, m_vals, settings = book.rows, book.m_vals, book.settings
     last = settings["steps"]
     spread = max(m_vals) - min(m_vals)
     lines = [
         "# M plus each ingredient on one GPU",
         "",
         f"Written by `benchmarks/catalogue_table.py` from `{BOOK.relative_to(ROOT)}`: {len(rows)} ingredients, "
-        f"{len(m_vals)} calls. Each run: {last} steps of one {settings['row']:,}-token row, validation on "
-        f"{settings['val_tokens']:,} tokens of {settings['data']}. Δ compares a run with the plain M of the "
-        f"same call. Plain M's val@{last} over those calls: {min(m_vals):.4f}–{max(m_vals):.4f}, so a "
-        f"|Δ val| below {spread:.4f} is within what one run of M against another shows.",
+        f"{len(m_vals)} calls with their own plain M. Each run: {last} steps of one {settings['row']:,}-token "
+        f"row, validation on {settings['val_tokens']:,} tokens of {settings['data']}; ms/step is the mean over "
+        f"the {last} steps with the validations off the clock. Δ compares a run with the plain M of the same "
+        f"call. Plain M's val@{last} over those calls: {min(m_vals):.4f}–{max(m_vals):.4f}, so one run does "
+        f"not tell a |Δ val| below {spread:.4f} from noise (marked).",
         "",
-        "![Δ ms/step against Δ val](catalogue.png)",
+        "The calls ran these Ms (the same math; the column M says which one a row was measured against):",
         "",
-        f"| ingredient | category | ms/step | Δ ms | val@{last} | Δ val@{last} | peak MiB | call |",
-        "|---|---|---|---|---|---|---|---|",
+        *[f"- {line}" for line in versions(book.ms)],
+        "",
+        "![Δ val and Δ ms/step of each ingredient](catalogue.png)",
+        "",
+        f"| ingredient | category | ms/step | Δ ms | val@{last} | Δ val@{last} | peak MiB | M | call |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         mark = "" if abs(r.d_val) > spread else " (noise)"
-        lines.append(f"| {r.name}{' †' if r.staged else ''} | {r.category} | {r.ms:.1f} | {r.d_ms:+.1f} | {r.val:.4f} | "
-                     f"{r.d_val:+.4f}{mark} | {r.peak_mib:,.0f} | {r.call} |")
+        lines.append(f"| {r.name}{' †' if r.staged else ''} | {r.category} | {r.ms:.1f} | {r.d_ms:+.1f} | "
+                     f"{r.val:.4f} | {r.d_val:+.4f}{mark} | {r.peak_mib:,.0f} | M{r.m + 1} | {r.call} |")
     if any(r.staged for r in rows):
         lines += ["", "† The step itself changes during the run (a stage of batch size or window): its ms/step "
-                  f"is the mean between the last two validations, not one step's cost, and its {last} steps may "
-                  "see fewer tokens than M's (batch_size_schedule does), so its Δ val is not a like-for-like "
-                  "comparison."]
+                  f"is a mean over steps of different cost, and its {last} steps may see fewer tokens than M's "
+                  "(batch_size_schedule's do), so its Δ val is not a like-for-like comparison."]
+    if book.orphans:
+        lines += ["", "Measured in a call whose plain M did not run (no Δ; compare with the M of the call "
+                  "before it in the book):", ""]
+        lines += [f"- {n}: {ms:.1f} ms/step, val@{last} {v:.4f} ({call})" for n, call, ms, v in book.orphans]
     if missing:
         lines += ["", "Not measured on a GPU by this benchmark (CPU tests only, or measured by "
                   "kernels_check.py / baselines_speed.py for the systems kernels):", ""]
@@ -143,19 +181,19 @@ def main(argv: list[str] | None = None) -> None:
     from remix.ingredient import catalogue
     from remix.recipe import load_recipe
     cat = catalogue()
-    rows, m_vals, settings = rows_of(json.loads(args.book.read_text()), {n: i.category for n, i in cat.items()})
-    if not rows:
+    book = read(json.loads(args.book.read_text()), {n: i.category for n, i in cat.items()})
+    if not book.rows:
         raise SystemExit(f"{args.book}: no call with a finished M and variants under its newest settings")
     m = load_recipe(ROOT / "recipes" / "muon_baseline.toml").names
-    measured = {r.name for r in rows}
+    measured = {r.name for r in book.rows} | {o[0] for o in book.orphans}
     missing: dict[str, list[str]] = {}
     for name in sorted(cat):
         if name not in m and name not in measured:
             missing.setdefault(cat[name].category, []).append(name)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "catalogue.md").write_text(markdown(rows, m_vals, settings, missing))
-    figure(rows, m_vals, settings, args.out / "catalogue.png")
-    print(f"{len(rows)} ingredients -> {args.out / 'catalogue.md'}, {args.out / 'catalogue.png'}")
+    (args.out / "catalogue.md").write_text(markdown(book, missing))
+    figure(book.rows, book.m_vals, book.settings, args.out / "catalogue.png")
+    print(f"{len(book.rows)} ingredients -> {args.out / 'catalogue.md'}, {args.out / 'catalogue.png'}")
 
 
 if __name__ == "__main__":
